@@ -1,0 +1,389 @@
+"""The one module that talks to Helm v4 (``helm_python``, a ctypes binding to Helm's Go SDK).
+
+Nothing else in the project imports ``helm_python``. Every Helm failure leaves this module as a
+:class:`~prjdevops.errors.HelmOperationError` naming the action, release, namespace and Helm's message.
+Options the Python wrapper does not expose (server-side apply, take ownership, skip CRDs, wait for jobs)
+are passed to the native call here, and only here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prjdevops.errors import ConfigError, HelmOperationError, ReleaseNotFound, ValuesError
+
+if TYPE_CHECKING:  # the native library loads lazily: `invoke --list` must stay fast
+    import helm_python
+
+# Helm's native library is thread-safe per Config handle but not per release; serialise per release.
+_release_locks: dict[tuple[str, str], threading.Lock] = {}
+_release_locks_guard = threading.Lock()
+
+WAIT_MODES = ("watcher", "legacy", "hookOnly")
+RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _helm() -> Any:
+    import helm_python
+
+    return helm_python
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """Outcome of ``helm lint``: messages with severity names; ``ok`` when nothing is an error."""
+
+    chart: str
+    messages: tuple[tuple[str, str, str], ...]  # (severity, path, message)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{p}: {m}" for sev, p, m in self.messages if sev == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """A release revision as Helm reports it (summary; manifest only where asked)."""
+
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart: str
+    chart_version: str
+    app_version: str
+    updated: str
+    description: str = ""
+    manifest: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+_SEVERITY = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
+
+
+def helm_version() -> str:
+    """The Helm Go SDK version compiled into the native library (e.g. ``v4.2.3``)."""
+    return str(_helm().helm_sdk_version())
+
+
+def validate_release_name(name: str) -> None:
+    """Helm's own release-name rule (DNS-1123 label, at most 53 characters)."""
+    if len(name) > 53 or not RELEASE_NAME.match(name):
+        raise ConfigError(
+            f"invalid release name {name!r}: use at most 53 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+
+
+def parse_set(expression: str) -> dict[str, Any]:
+    """Parse one ``--set key=value`` expression with Helm's own parser."""
+    helm = _helm()
+    if "=" not in expression:
+        raise ValuesError(f"--set {expression!r} does not parse: expected key=value (e.g. image.tag=1.2.3)")
+    try:
+        parsed: dict[str, Any] = helm.parse_set_string(expression)
+    except helm.HelmError as e:
+        raise ValuesError(f"--set {expression!r} does not parse: {_first_line(e)}") from e
+    return parsed
+
+
+def load_chart_metadata(chart_dir: Path) -> dict[str, Any]:
+    """The chart's Chart.yaml as Helm reads it."""
+    helm = _helm()
+    try:
+        with helm.Chart.load(chart_dir) as chart:
+            meta: dict[str, Any] = chart.metadata
+            return meta
+    except helm.HelmError as e:
+        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+
+def chart_defaults(chart_dir: Path) -> dict[str, Any]:
+    """The chart's own ``values.yaml`` as Helm reads it."""
+    helm = _helm()
+    try:
+        with helm.Chart.load(chart_dir) as chart:
+            values: dict[str, Any] = chart.values
+            return values
+    except helm.HelmError as e:
+        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+
+def lint(chart_dir: Path, values: Mapping[str, Any] | None = None, *, strict: bool = True,
+         namespace: str | None = None) -> LintReport:
+    """``helm lint [--strict]`` with the given (already layered) values."""
+    helm = _helm()
+    try:
+        report = helm.lint(chart_dir, dict(values or {}), strict=strict, namespace=namespace)
+    except helm.HelmError as e:
+        raise ConfigError(f"chart {chart_dir} cannot be linted: {_first_line(e)}") from e
+    messages = tuple(
+        (_SEVERITY.get(int(m.get("severity", 0)), "unknown"), str(m.get("path", "")), str(m.get("error", "")))
+        for m in report.get("messages") or []
+    )
+    return LintReport(chart=str(chart_dir), messages=messages)
+
+
+_SCHEMA_LINE = re.compile(r"^- at '(?P<path>[^']*)': (?P<reason>.*)$")
+
+
+def schema_problems(chart_dir: Path, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Check values against the chart's values.schema.json: ``[(dotted.key, reason)]``, empty when valid."""
+    helm = _helm()
+    try:
+        with helm.Chart.load(chart_dir) as chart:
+            chart.validate_schema(dict(values))
+    except helm.HelmValuesError as e:
+        problems = []
+        for line in str(e).splitlines():
+            m = _SCHEMA_LINE.match(line.strip())
+            if m:
+                problems.append((m["path"].strip("/").replace("/", ".") or "(top level)", m["reason"]))
+        return problems or [("(values)", _first_line(e))]
+    except helm.HelmError as e:
+        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+    return []
+
+
+def render(chart_dir: Path, values: Mapping[str, Any], *, release: str, namespace: str,
+           is_upgrade: bool = False) -> dict[str, str]:
+    """Render the chart offline (no cluster): template path -> manifest text; empty templates dropped."""
+    helm = _helm()
+    try:
+        with helm.Chart.load(chart_dir) as chart:
+            rendered: dict[str, str] = chart.render(dict(values), name=release, namespace=namespace,
+                                                    is_install=not is_upgrade, is_upgrade=is_upgrade)
+    except helm.HelmError as e:
+        raise HelmOperationError("template", release, namespace, _clean(str(e))) from e
+    return {path: text for path, text in sorted(rendered.items())
+            if text.strip() and not path.endswith("NOTES.txt")}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _info(data: Mapping[str, Any], namespace: str) -> ReleaseInfo:
+    """Build a ReleaseInfo from Helm's JSON summary (field names differ between actions)."""
+    info = data.get("info") or {}
+    chart = data.get("chart") or {}
+    meta = chart.get("metadata") if isinstance(chart, Mapping) else None
+    meta = meta or {}
+    chart_name = str(meta.get("name") or data.get("chart_name") or (chart if isinstance(chart, str) else ""))
+    return ReleaseInfo(
+        name=str(data.get("name", "")),
+        namespace=str(data.get("namespace") or namespace),
+        revision=int(data.get("version") or data.get("revision") or 0),
+        status=str(info.get("status") or data.get("status") or ""),
+        chart=chart_name,
+        chart_version=str(meta.get("version") or data.get("chart_version") or ""),
+        app_version=str(meta.get("appVersion") or data.get("app_version") or ""),
+        updated=str(info.get("last_deployed") or data.get("updated") or ""),
+        description=str(info.get("description") or data.get("description") or ""),
+        manifest=str(data.get("manifest") or ""),
+        raw=data,
+    )
+
+
+class HelmClient:
+    """Release actions against one cluster (kubeconfig + context), Helm's default ``secret`` storage."""
+
+    def __init__(self, *, kubeconfig: Path | None, context: str | None, namespace: str = "default") -> None:
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.namespace = namespace
+        self._configs: dict[str, helm_python.Config] = {}
+        self._guard = threading.Lock()
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def _config(self, namespace: str) -> helm_python.Config:
+        # Helm binds its release storage to the Config's namespace: one handle per namespace.
+        with self._guard:
+            cfg = self._configs.get(namespace)
+            if cfg is None:
+                helm = _helm()
+                cfg = helm.Config(kubeconfig_path=self.kubeconfig, kube_context=self.context,
+                                  namespace=namespace, storage_driver="secret")
+                self._configs[namespace] = cfg
+            return cfg
+
+    def close(self) -> None:
+        with self._guard:
+            for cfg in self._configs.values():
+                cfg.close()
+            self._configs.clear()
+
+    def __enter__(self) -> HelmClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _action(self, action: str, release: str, namespace: str) -> Iterator[None]:
+        helm = _helm()
+        key = (namespace, release)
+        with _release_locks_guard:
+            lock = _release_locks.setdefault(key, threading.Lock())
+        with lock:
+            try:
+                yield
+            except helm.HelmNotFoundError as e:
+                raise ReleaseNotFound(action, release, namespace, _first_line(e)) from e
+            except helm.HelmError as e:
+                raise HelmOperationError(action, release, namespace, _clean(str(e)),
+                                         hint=_hint_for(str(e))) from e
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def check_reachable(self) -> None:
+        helm = _helm()
+        try:
+            self._config(self.namespace).check_reachable()
+        except helm.HelmError as e:
+            from prjdevops.errors import ClusterUnreachable
+
+            raise ClusterUnreachable(
+                f"Kubernetes API not reachable for context {self.context!r}: {_first_line(e)}",
+                hint="check the kubeconfig/context of this environment, or start the sandbox: invoke sandbox.up",
+            ) from e
+
+    def status(self, release: str, *, namespace: str | None = None,
+               revision: int | None = None) -> ReleaseInfo | None:
+        """The release's current (or given) revision with manifest, or None when not installed."""
+        ns = namespace or self.namespace
+        helm = _helm()
+        try:
+            with self._action("status", release, ns):
+                data = self._config(ns).status(release, revision=revision)
+        except ReleaseNotFound:
+            return None
+        except HelmOperationError as e:
+            if isinstance(e.__cause__, helm.HelmError) and "not found" in str(e.__cause__).lower():
+                return None
+            raise
+        return _info(data, ns)
+
+    def history(self, release: str, *, namespace: str | None = None) -> list[ReleaseInfo]:
+        """Every stored revision, oldest first; empty when the release does not exist."""
+        ns = namespace or self.namespace
+        try:
+            with self._action("history", release, ns):
+                entries = self._config(ns).history(release)
+        except ReleaseNotFound:
+            return []
+        except HelmOperationError as e:
+            if "not found" in e.detail.lower():
+                return []
+            raise
+        return sorted((_info(x, ns) for x in entries), key=lambda r: r.revision)
+
+    def list(self, *, namespace: str | None = None, all_namespaces: bool = False) -> list[ReleaseInfo]:
+        ns = namespace or self.namespace
+        with self._action("list", "*", ns):
+            entries = self._config(ns).list(all_states=True, all_namespaces=all_namespaces)
+        return [_info(x, ns) for x in entries]
+
+    def get_values(self, release: str, *, namespace: str | None = None, revision: int | None = None,
+                   all_values: bool = False) -> dict[str, Any]:
+        ns = namespace or self.namespace
+        with self._action("get values", release, ns):
+            values = self._config(ns).get_values(release, revision=revision, all_values=all_values)
+        return dict(values or {})
+
+    def get_manifest(self, release: str, *, namespace: str | None = None, revision: int | None = None) -> str:
+        info = self.status(release, namespace=namespace, revision=revision)
+        if info is None:
+            ns = namespace or self.namespace
+            raise ReleaseNotFound("get manifest", release, ns, "release not found")
+        return info.manifest
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def upgrade_install(self, chart_dir: Path | str, release: str, values: Mapping[str, Any], *,
+                        namespace: str | None = None, wait: str | None = "watcher", timeout: int = 300,
+                        create_namespace: bool = True, description: str | None = None,
+                        dry_run: str | None = None, chart_version: str | None = None,
+                        repo_url: str | None = None, cancel: Any = None) -> ReleaseInfo:
+        """``helm upgrade --install``: install when absent, upgrade otherwise (never both)."""
+        ns = namespace or self.namespace
+        if wait is not None and wait not in WAIT_MODES:
+            raise ConfigError(f"unknown wait mode {wait!r}; use one of {', '.join(WAIT_MODES)}")
+        exists = bool(self.history(release, namespace=ns))
+        action = "upgrade" if exists else "install"
+        common: dict[str, Any] = dict(namespace=ns, timeout=timeout, wait=wait, dry_run=dry_run,
+                                      description=description, chart_repo_url=repo_url,
+                                      chart_version=chart_version, context=cancel,
+                                      plain_http=bool(repo_url and repo_url.startswith("http://")))
+        chart = str(chart_dir)
+        with self._action(action, release, ns):
+            cfg = self._config(ns)
+            if exists:
+                data = cfg.upgrade(chart, release, dict(values), max_history=20, **common)
+            else:
+                data = cfg.install(chart, release, dict(values), create_namespace=create_namespace, **common)
+        return _info(data, ns)
+
+    def rollback(self, release: str, *, revision: int | None = None, namespace: str | None = None,
+                 wait: str | None = "watcher", timeout: int = 300) -> ReleaseInfo:
+        """Roll back to ``revision`` (default: the previous one); returns the new current revision."""
+        ns = namespace or self.namespace
+        with self._action("rollback", release, ns):
+            self._config(ns).rollback(release, version=revision, wait=wait, timeout=timeout)
+        info = self.status(release, namespace=ns)
+        if info is None:
+            raise ReleaseNotFound("rollback", release, ns, "release vanished after rollback")
+        return info
+
+    def uninstall(self, release: str, *, namespace: str | None = None, wait: str | None = None,
+                  timeout: int = 300) -> bool:
+        """Remove the release; False when there was nothing to remove."""
+        ns = namespace or self.namespace
+        if not self.history(release, namespace=ns):
+            return False
+        with self._action("uninstall", release, ns):
+            self._config(ns).uninstall(release, ignore_not_found=True, wait=wait, timeout=timeout)
+        return True
+
+
+def new_cancel_token() -> Any:
+    """A Helm cancellation context: ``token.cancel()`` from any thread aborts a running install/upgrade."""
+    return _helm().HelmContext()
+
+
+def _clean(message: str) -> str:
+    """Helm's messages can span lines; keep them on one line for the user."""
+    return " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
+
+
+def _hint_for(message: str) -> str | None:
+    low = message.lower()
+    if "connection refused" in low or "no such host" in low or "i/o timeout" in low:
+        return "the Kubernetes API is unreachable: check the environment's context, or run invoke sandbox.up"
+    if "another operation" in low and "in progress" in low:
+        return "a previous run left the release pending: rerun with --recover"
+    if "context deadline exceeded" in low or "timed out" in low:
+        return "workloads did not become ready in time: see the pods above, or raise --timeout"
+    return None
+
+
+def to_json(info: ReleaseInfo) -> dict[str, Any]:
+    """A ReleaseInfo as plain JSON-able data (manifest omitted)."""
+    return json.loads(json.dumps({
+        "name": info.name, "namespace": info.namespace, "revision": info.revision, "status": info.status,
+        "chart": info.chart, "chart_version": info.chart_version, "app_version": info.app_version,
+        "updated": info.updated, "description": info.description,
+    }))

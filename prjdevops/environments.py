@@ -1,0 +1,263 @@
+"""Load and validate environments/<name>.yaml into :class:`~prjdevops.model.Environment`.
+
+Validation collects every problem (file, key, reason) before failing, so one run shows them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prjdevops.errors import ConfigError, EnvironmentNotFound
+from prjdevops.model import BackupSettings, Cluster, Environment, Guards, Release, SecretSource
+from prjdevops.yamlio import read_yaml
+
+ENV_VAR = "PRJDEVOPS_ENVIRONMENTS"  # points the tool at another environments folder (tests use it)
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+GROUPS = {"cluster-services": 1, "dev-tools": 2, "applications": 3}
+
+
+def project_root() -> Path:
+    """The repository root: the folder holding environments/ (this package lives inside it)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def environments_dir(configured: str | os.PathLike[str] | None = None) -> Path:
+    """Where environment files live: explicit setting, then $PRJDEVOPS_ENVIRONMENTS, then ./environments."""
+    chosen = configured or os.environ.get(ENV_VAR) or project_root() / "environments"
+    return Path(chosen).expanduser().resolve()
+
+
+def known_environments(directory: Path) -> list[str]:
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.yaml") if p.is_file())
+
+
+def load_environment(name: str, directory: Path | None = None) -> Environment:
+    """Load one environment by name; raises ConfigError listing every problem found."""
+    directory = directory or environments_dir()
+    if not DNS1123_LABEL.match(name or ""):
+        raise EnvironmentNotFound(f"invalid environment name {name!r}: use lowercase letters, digits and '-'")
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        known = known_environments(directory)
+        raise EnvironmentNotFound(
+            f"unknown environment {name!r}; known environments: {', '.join(known) or 'none'}"
+            f" (in {directory})")
+    data = read_yaml(path, what="environment file")
+    return _Parser(path, _root_for(directory)).environment(name, data)
+
+
+def _root_for(directory: Path) -> Path:
+    """Relative paths in an environment file resolve against the folder above environments/."""
+    return directory.parent
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Field:
+    kind: type | tuple[type, ...]
+    required: bool = False
+    check: Callable[[Any], str | None] | None = None  # returns a reason when invalid
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {bool: "boolean", int: "integer", str: "string", list: "list", dict: "mapping", type(None): "null"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _dns_label(v: Any) -> str | None:
+    if isinstance(v, str) and DNS1123_LABEL.match(v) and len(v) <= 63:
+        return None
+    return "must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)"
+
+
+def _release_name(v: Any) -> str | None:
+    if isinstance(v, str) and DNS1123_LABEL.match(v) and len(v) <= 53:
+        return None
+    return "must be a valid Helm release name (DNS-1123 label, at most 53 characters)"
+
+
+def _regex(v: Any) -> str | None:
+    if v is None:
+        return None
+    try:
+        re.compile(v)
+    except re.error as e:
+        return f"is not a valid regular expression: {e}"
+    return None
+
+
+def _positive(v: Any) -> str | None:
+    return None if isinstance(v, int) and v > 0 else "must be a positive integer"
+
+
+_TOP = {
+    "name": _Field(str), "description": _Field(str), "cluster": _Field(dict, required=True),
+    "guards": _Field(dict), "backup": _Field(dict), "namespaces": _Field(list), "releases": _Field(list),
+    "inventory": _Field(list),
+}
+_CLUSTER = {
+    "context": _Field(str, required=True), "kubeconfig": _Field((str, type(None))),
+    "api_server": _Field((str, type(None))), "ca_fingerprint": _Field((str, type(None))),
+    "sandbox": _Field(bool),
+}
+_GUARDS = {
+    "confirm": _Field(bool), "context_pattern": _Field((str, type(None)), check=_regex),
+    "check_api_server": _Field(bool), "forbid_latest_tag": _Field(bool), "lock": _Field(bool),
+    "health_timeout": _Field(int, check=_positive), "rollback_timeout": _Field(int, check=_positive),
+}
+_BACKUP = {"enabled": _Field(bool), "dir": _Field(str), "keep": _Field(int, check=_positive)}
+_RELEASE = {
+    "name": _Field(str, required=True, check=_release_name), "chart": _Field(str, required=True),
+    "namespace": _Field(str, required=True, check=_dns_label),
+    "group": _Field(str, check=lambda v: None if v in GROUPS else f"must be one of {', '.join(GROUPS)}"),
+    "values": _Field(list), "set": _Field(list), "secrets": _Field(list), "needs": _Field(list),
+    "repo": _Field((str, type(None))), "version": _Field((str, type(None))), "enabled": _Field(bool),
+    "wait": _Field(str, check=lambda v: None if v in ("watcher", "legacy", "none") else
+                   "must be watcher, legacy or none"),
+    "timeout": _Field(int, check=_positive), "tier": _Field(int),
+}
+_SECRET = {"path": _Field(str, required=True), "env": _Field(str), "file": _Field(str)}
+
+
+class _Parser:
+    def __init__(self, path: Path, root: Path) -> None:
+        self.path = path
+        self.root = root
+        self.problems: list[str] = []
+
+    def problem(self, key: str, reason: str) -> None:
+        self.problems.append(f"{self.path}: {key}: {reason}")
+
+    def section(self, data: Any, fields: Mapping[str, _Field], where: str) -> dict[str, Any]:
+        """Check one mapping against its fields; returns the valid entries only."""
+        if not isinstance(data, dict):
+            self.problem(where or "(top level)", f"must be a mapping, got {_type_name(type(data))}")
+            return {}
+        good: dict[str, Any] = {}
+        for key, value in data.items():
+            full = f"{where}.{key}" if where else str(key)
+            spec = fields.get(key) if isinstance(key, str) else None
+            if spec is None:
+                self.problem(full, f"unknown key (allowed: {', '.join(sorted(fields))})")
+                continue
+            kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
+            # bool is an int in Python; keep them apart so `keep: true` is reported.
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                self.problem(full, f"must be a {_type_name(spec.kind)}, got {_type_name(type(value))}")
+                continue
+            reason = spec.check(value) if spec.check else None
+            if reason:
+                self.problem(full, reason)
+                continue
+            good[key] = value
+        for key, spec in fields.items():
+            if spec.required and key not in data:
+                self.problem(f"{where}.{key}" if where else key, "is required")
+        return good
+
+    def resolve(self, value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else self.root / p
+
+    def environment(self, name: str, data: Any) -> Environment:
+        top = self.section(data if data is not None else {}, _TOP, "")
+        if "name" in top and top["name"] != name:
+            self.problem("name", f"is {top['name']!r} but the file is named {name}.yaml")
+        cluster = self.section(top.get("cluster", {}), _CLUSTER, "cluster")
+        guards = self.section(top.get("guards", {}), _GUARDS, "guards")
+        backup = self.section(top.get("backup", {}), _BACKUP, "backup")
+        namespaces = []
+        for i, ns in enumerate(top.get("namespaces", [])):
+            reason = _dns_label(ns)
+            if reason:
+                self.problem(f"namespaces[{i}]", reason)
+            else:
+                namespaces.append(ns)
+        releases = [r for i, item in enumerate(top.get("releases", []))
+                    if (r := self.release(item, f"releases[{i}]")) is not None]
+        self.check_release_set(releases)
+        inventory = top.get("inventory", [])
+        if self.problems:
+            count = len(self.problems)
+            raise ConfigError(f"environment {name!r} is invalid ({count} problem{'s' * (count > 1)}):\n  "
+                              + "\n  ".join(self.problems))
+        return Environment(
+            name=name, file=self.path, root=self.root, description=top.get("description", ""),
+            cluster=Cluster(
+                context=cluster["context"],
+                kubeconfig=self.resolve(cluster["kubeconfig"]) if cluster.get("kubeconfig") else None,
+                api_server=cluster.get("api_server"), ca_fingerprint=cluster.get("ca_fingerprint"),
+                sandbox=cluster.get("sandbox", False)),
+            guards=Guards(**guards),
+            backup=BackupSettings(enabled=backup.get("enabled", False),
+                                  dir=self.resolve(backup.get("dir", "backups")), keep=backup.get("keep", 10)),
+            namespaces=tuple(namespaces), releases=tuple(releases),
+            inventory=tuple(x for x in inventory if isinstance(x, dict)),
+        )
+
+    def release(self, item: Any, where: str) -> Release | None:
+        before = len(self.problems)
+        r = self.section(item, _RELEASE, where)
+        if len(self.problems) > before:
+            return None
+        chart_dir: Path | None = None
+        if r.get("repo") is None:
+            chart_dir = self.resolve(r["chart"])
+            if not (chart_dir / "Chart.yaml").is_file():
+                self.problem(f"{where}.chart", f"chart path {r['chart']!r} has no Chart.yaml ({chart_dir})")
+        elif not r.get("version"):
+            self.problem(f"{where}.version", "a chart from a repository must pin its version")
+        values: list[Path] = []
+        for i, v in enumerate(r.get("values", [])):
+            if not isinstance(v, str):
+                self.problem(f"{where}.values[{i}]", "must be a string (a values file path)")
+                continue
+            # values files are relative to the chart folder for in-repo charts, else to the project root
+            p = Path(os.path.expanduser(v))
+            full = p if p.is_absolute() else ((chart_dir or self.root) / p)
+            if not full.is_file():
+                self.problem(f"{where}.values[{i}]", f"values file {v!r} does not exist ({full})")
+            values.append(full)
+        sets = []
+        for i, s in enumerate(r.get("set", [])):
+            if not isinstance(s, str) or "=" not in s:
+                self.problem(f"{where}.set[{i}]", "must be a key=value string")
+            else:
+                sets.append(s)
+        secrets = []
+        for i, s in enumerate(r.get("secrets", [])):
+            sec = self.section(s, _SECRET, f"{where}.secrets[{i}]")
+            if sec and ("env" in sec) == ("file" in sec):
+                self.problem(f"{where}.secrets[{i}]", "needs exactly one of env or file")
+            elif sec.get("path"):
+                secrets.append(SecretSource(path=sec["path"], env=sec.get("env"),
+                                            file=self.resolve(sec["file"]) if sec.get("file") else None))
+        needs = [n for n in r.get("needs", []) if isinstance(n, str)]
+        group = r.get("group", "applications")
+        return Release(
+            name=r["name"], chart=str(chart_dir) if chart_dir else r["chart"], namespace=r["namespace"],
+            group=group, tier=r.get("tier", GROUPS[group]), values_files=tuple(values),
+            set_values=tuple(sets), secrets=tuple(secrets), needs=tuple(needs), repo=r.get("repo"),
+            version=r.get("version"), enabled=r.get("enabled", True), wait=r.get("wait", "watcher"),
+            timeout=r.get("timeout", 300))
+
+    def check_release_set(self, releases: list[Release]) -> None:
+        seen: set[str] = set()
+        for r in releases:
+            if r.name in seen:
+                self.problem("releases", f"release name {r.name!r} is used twice")
+            seen.add(r.name)
+        for r in releases:
+            for n in r.needs:
+                if n not in seen:
+                    self.problem(f"releases[{r.name}].needs", f"names unknown release {n!r}")

@@ -1,0 +1,91 @@
+"""Rendered manifests as objects, and per-object diffs with secrets redacted (pure)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from prjdevops.values import REDACTED, Redactor
+
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+def parse_manifest(text: str, default_namespace: str = "") -> list[dict[str, Any]]:
+    """Split a multi-document manifest into objects, skipping empty documents."""
+    objs = []
+    for doc in yaml.safe_load_all(text or ""):
+        if isinstance(doc, dict) and doc.get("kind"):
+            meta = doc.setdefault("metadata", {}) or {}
+            if default_namespace and not meta.get("namespace") and doc["kind"] not in CLUSTER_SCOPED:
+                meta["namespace"] = default_namespace
+            objs.append(doc)
+    return objs
+
+
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterIssuer",
+                  "StorageClass", "PriorityClass", "IngressClass", "Node", "PersistentVolume",
+                  "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"}
+
+
+def key_of(obj: Mapping[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return (str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def key_text(key: Key) -> str:
+    kind, ns, name = key
+    return f"{kind}/{name}" + (f" (ns {ns})" if ns else "")
+
+
+def _mask_secrets(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+                  ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Hide Secret data on both sides, but keep whether each key changed visible."""
+    def masked(obj: Mapping[str, Any] | None, other: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
+            return None
+        out = dict(obj)
+        if obj.get("kind") != "Secret":
+            return out
+        for field in ("data", "stringData"):
+            values = obj.get(field) or {}
+            other_values = (other or {}).get(field) or {}
+            out[field] = {k: REDACTED + (" (changed)" if other is not None and other_values.get(k) != v
+                                         and obj is new else "") for k, v in values.items()}
+        return out
+    return masked(old, new), masked(new, old)
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    key: Key
+    action: str  # add | change | remove
+    diff: str  # unified diff text, redacted
+
+
+def _dump(obj: Mapping[str, Any] | None) -> list[str]:
+    if obj is None:
+        return []
+    return yaml.safe_dump(dict(obj), sort_keys=True, default_flow_style=False).splitlines(keepends=True)
+
+
+def diff_objects(live: Iterable[Mapping[str, Any]], desired: Iterable[Mapping[str, Any]],
+                 redactor: Redactor | None = None) -> list[ObjectDiff]:
+    """Per-object unified diffs of the live objects against the desired ones, ordered by key."""
+    redactor = redactor or Redactor()
+    old_by = {key_of(o): o for o in live}
+    new_by = {key_of(o): o for o in desired}
+    out = []
+    for key in sorted(set(old_by) | set(new_by)):
+        old, new = _mask_secrets(old_by.get(key), new_by.get(key))
+        if old == new:
+            continue
+        action = "add" if old is None else "remove" if new is None else "change"
+        label = key_text(key)
+        text = "".join(difflib.unified_diff(_dump(old), _dump(new), fromfile=f"live {label}",
+                                            tofile=f"new {label}", n=3))
+        out.append(ObjectDiff(key=key, action=action, diff=redactor.text(text)))
+    return out

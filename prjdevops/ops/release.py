@@ -1,0 +1,405 @@
+"""Flows for one Helm release of an environment: prepare, deploy (with progress), diff, status, delete.
+
+Composes the Helm and Kubernetes adapters. Output goes through a ``Reporter`` callback so the library never
+prints by itself and tests can capture every line.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prjdevops.adapters.helm import HelmClient, ReleaseInfo, render, schema_problems
+from prjdevops.adapters.kube import KubeClient
+from prjdevops.errors import DeployError, HealthCheckFailed, HelmOperationError, ValuesError
+from prjdevops.health import READINESS, WORKLOAD_KINDS, pod_problem, pod_ready, pod_restarts, selector_string
+from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manifest
+from prjdevops.model import Environment, Release
+from prjdevops.values import LayeredValues, Redactor, layer
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class Target:
+    """An environment bound to its cluster: the adapters every flow needs."""
+
+    env: Environment
+    kube: KubeClient
+    helm: HelmClient
+
+    def close(self) -> None:
+        self.helm.close()
+        self.kube.close()
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(env: Environment) -> Target:
+    """Adapters for the environment's kubeconfig + context (nothing is contacted yet)."""
+    from prjdevops.adapters.kube import kubeconfig_path
+
+    kube = KubeClient(env.cluster)
+    helm = HelmClient(kubeconfig=kubeconfig_path(env.cluster), context=env.cluster.context)
+    return Target(env=env, kube=kube, helm=helm)
+
+
+@dataclass
+class Prepared:
+    """A release with its layered values, ready to render or deploy."""
+
+    release: Release
+    values: LayeredValues
+    redactor: Redactor
+
+    @property
+    def chart_dir(self) -> Path:
+        return Path(self.release.chart)
+
+
+def prepare(env: Environment, name: str, *, values_files: Sequence[Path] = (),
+            sets: Sequence[str] = ()) -> Prepared:
+    """Layer the release's values and check them against the chart's schema, naming the file and key."""
+    release = env.release(name)
+    for f in values_files:
+        if not Path(f).is_file():
+            raise ValuesError(f"values file {f} does not exist")
+    layered = layer(release, extra_files=values_files, sets=sets)
+    redactor = layered.redactor()
+    if release.local_chart:
+        problems = schema_problems(Path(release.chart), layered.values)
+        if problems:
+            lines = [f"{key} (set in {layered.source_of(key)}): {reason}" for key, reason in problems]
+            raise ValuesError(redactor.text(f"release {name!r}: invalid values: " + "; ".join(lines)))
+    return Prepared(release=release, values=layered, redactor=redactor)
+
+
+# --- health & progress ---------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkloadState:
+    kind: str
+    name: str
+    namespace: str
+    ready: bool
+    detail: str
+
+
+@dataclass
+class PodState:
+    name: str
+    ready: bool
+    phase: str
+    restarts: int
+    reason: str
+    age_seconds: float = 0.0
+
+
+@dataclass
+class HealthSnapshot:
+    workloads: list[WorkloadState] = field(default_factory=list)
+    pods: list[PodState] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return all(w.ready for w in self.workloads)
+
+    def not_ready_pods(self) -> list[PodState]:
+        return [p for p in self.pods if not p.ready]
+
+    def line(self) -> str:
+        parts = [f"{w.kind.lower()}/{w.name} {w.detail}" for w in self.workloads]
+        ready = sum(p.ready for p in self.pods)
+        text = "; ".join(parts) or "no workloads"
+        return f"{text}; pods ready {ready}/{len(self.pods)}"
+
+
+def _read(kube: KubeClient, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+    readers = {
+        "Deployment": kube.apps().read_namespaced_deployment,
+        "StatefulSet": kube.apps().read_namespaced_stateful_set,
+        "DaemonSet": kube.apps().read_namespaced_daemon_set,
+        "Job": kube.batch().read_namespaced_job,
+    }
+    obj = kube.get_or_none(f"read {kind}/{name}", readers[kind], name, namespace)
+    if obj is None:
+        return None
+    data: dict[str, Any] = kube.api_client.sanitize_for_serialization(obj)
+    return data
+
+
+def snapshot(kube: KubeClient, objects: Iterable[dict[str, Any]], namespace: str) -> HealthSnapshot:
+    """Read every workload of a release and its pods; readiness from the predicate table."""
+    snap = HealthSnapshot()
+    now = time.time()
+    seen_pods: set[str] = set()
+    for obj in objects:
+        kind = str(obj.get("kind"))
+        if kind not in WORKLOAD_KINDS:
+            continue
+        meta = obj.get("metadata") or {}
+        name, ns = str(meta.get("name")), str(meta.get("namespace") or namespace)
+        live = _read(kube, kind, name, ns)
+        if live is None:
+            snap.workloads.append(WorkloadState(kind, name, ns, False, "not created yet"))
+            continue
+        ready, detail = READINESS[kind](live)
+        snap.workloads.append(WorkloadState(kind, name, ns, ready, detail))
+        selector = (live.get("spec") or {}).get("selector") or {}
+        sel = selector_string(selector.get("matchLabels")) if kind != "Job" else f"job-name={name}"
+        if not sel:
+            continue
+        for pod in kube.pods(ns, sel):
+            pd: dict[str, Any] = kube.api_client.sanitize_for_serialization(pod)
+            pname = str((pd.get("metadata") or {}).get("name"))
+            if pname in seen_pods or (pd.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            seen_pods.add(pname)
+            ok, why = pod_ready(pd)
+            created = (pd.get("metadata") or {}).get("creationTimestamp")
+            age = now - _ts(created) if created else 0.0
+            snap.pods.append(PodState(pname, ok, str((pd.get("status") or {}).get("phase", "")),
+                                      pod_restarts(pd), "" if ok else why or pod_problem(pd), age))
+    return snap
+
+
+def _ts(value: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def wait_healthy(kube: KubeClient, objects: list[dict[str, Any]], namespace: str, *, timeout: float,
+                 report: Reporter = _quiet, interval: float = 0.5, stop: threading.Event | None = None,
+                 label: str = "") -> HealthSnapshot:
+    """Poll until every workload is ready or ``timeout`` passes; reports progress when it changes."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        snap = snapshot(kube, objects, namespace)
+        left = max(0.0, deadline - time.monotonic())
+        line = f"{label}{snap.line()} ({left:.0f}s left)"
+        if snap.line() != last:
+            report(line)
+            for p in snap.not_ready_pods():
+                report(f"    pod {p.name}: {p.reason}")
+            last = snap.line()
+        if snap.healthy or left <= 0 or (stop is not None and stop.is_set()):
+            return snap
+        time.sleep(min(interval, left))
+
+
+def stuck_message(snap: HealthSnapshot) -> str:
+    stuck = snap.not_ready_pods()
+    workloads = [f"{w.kind.lower()}/{w.name} ({w.detail})" for w in snap.workloads if not w.ready]
+    pods = "; ".join(f"{p.name}: {p.reason}" for p in stuck[:5]) or "no pods were created"
+    more = f" and {len(stuck) - 5} more" if len(stuck) > 5 else ""
+    return f"not ready: {', '.join(workloads) or 'workloads'}; stuck pods: {pods}{more}"
+
+
+# --- deploy ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeployResult:
+    release: str
+    namespace: str
+    revision: int
+    status: str
+    chart: str
+    images: list[str]
+    hosts: list[str]
+    seconds: float
+    changed: bool
+    health: HealthSnapshot | None = None
+
+    def summary(self) -> list[str]:
+        return [
+            f"release    {self.release} (namespace {self.namespace})",
+            f"revision   {self.revision} ({self.status})",
+            f"chart      {self.chart}",
+            f"image      {', '.join(self.images) or '-'}",
+            f"hosts      {', '.join(self.hosts) or '-'}",
+            f"took       {self.seconds:.1f}s",
+        ]
+
+
+def images_of(objects: Iterable[dict[str, Any]]) -> list[str]:
+    images: list[str] = []
+    for obj in objects:
+        if obj.get("kind") in WORKLOAD_KINDS:
+            tmpl = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+            if obj.get("kind") == "Job":
+                tmpl = (((obj.get("spec") or {}).get("template") or {}).get("spec")) or {}
+            for c in tmpl.get("containers") or []:
+                if c.get("image") and c["image"] not in images:
+                    images.append(str(c["image"]))
+    return images
+
+
+def hosts_of(objects: Iterable[dict[str, Any]]) -> list[str]:
+    return [str(r.get("host")) for o in objects if o.get("kind") == "Ingress"
+            for r in (o.get("spec") or {}).get("rules") or [] if r.get("host")]
+
+
+def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | None = None,
+           report: Reporter = _quiet, description: str | None = None) -> DeployResult:
+    """``helm upgrade --install`` of one release; with ``wait`` Helm's watcher waits while we show progress."""
+    rel = prep.release
+    timeout = timeout or rel.timeout
+    started = time.monotonic()
+    before = target.helm.status(rel.name, namespace=rel.namespace)
+    report(f"{'upgrading' if before else 'installing'} {rel.name} in namespace {rel.namespace} "
+           f"(chart {Path(rel.chart).name if rel.local_chart else rel.chart})")
+    wait_mode = rel.wait if (wait and rel.wait != "none") else None
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["info"] = target.helm.upgrade_install(
+                rel.chart, rel.name, prep.values.values, namespace=rel.namespace, wait=wait_mode,
+                timeout=timeout, description=description, chart_version=rel.version, repo_url=rel.repo)
+        except BaseException as e:  # re-raised in the caller's thread below
+            result["error"] = e
+
+    worker = threading.Thread(target=run, name=f"helm-{rel.name}", daemon=True)
+    worker.start()
+    objects = parse_manifest(render_for(prep, rel.namespace, is_upgrade=before is not None), rel.namespace)
+    health: HealthSnapshot | None = None
+    if wait_mode:
+        done = threading.Event()
+        watcher = threading.Thread(target=lambda: (worker.join(), done.set()), daemon=True)
+        watcher.start()
+        health = wait_healthy(target.kube, objects, rel.namespace, timeout=timeout + 5, report=report,
+                              stop=done, label=f"  {rel.name}: ")
+    worker.join()
+    if "error" in result:
+        err = result["error"]
+        if isinstance(err, HelmOperationError) and wait_mode:
+            snap = snapshot(target.kube, objects, rel.namespace)
+            if not snap.healthy:
+                raise HealthCheckFailed(
+                    prep.redactor.text(f"release {rel.name!r} did not become ready within {timeout}s: "
+                                       f"{stuck_message(snap)}"),
+                    hint=f"inspect with invoke stg.status --env {target.env.name}, or raise --timeout") from err
+        if isinstance(err, DeployError):
+            raise type(err)(prep.redactor.text(err.message)) if isinstance(err, HealthCheckFailed) else err
+        raise err
+    info: ReleaseInfo = result["info"]
+    if wait_mode:
+        health = snapshot(target.kube, objects, rel.namespace)
+    live_objects = parse_manifest(info.manifest, rel.namespace) or objects
+    return DeployResult(release=rel.name, namespace=rel.namespace, revision=info.revision, status=info.status,
+                        chart=f"{info.chart}@{info.chart_version}", images=images_of(live_objects),
+                        hosts=hosts_of(live_objects), seconds=time.monotonic() - started,
+                        changed=before is None or before.manifest != info.manifest, health=health)
+
+
+def render_for(prep: Prepared, namespace: str, *, is_upgrade: bool = False) -> str:
+    """The manifest the release would produce (offline render of in-repo charts)."""
+    if not prep.release.local_chart:
+        return ""
+    rendered = render(Path(prep.release.chart), prep.values.values, release=prep.release.name,
+                      namespace=namespace, is_upgrade=is_upgrade)
+    return "\n---\n".join(rendered.values())
+
+
+# --- diff ------------------------------------------------------------------------------------------------
+
+
+def diff(target: Target, prep: Prepared) -> list[ObjectDiff]:
+    """Per-object diff of the live release manifest against what a deploy would apply; secrets redacted."""
+    rel = prep.release
+    live = target.helm.status(rel.name, namespace=rel.namespace)
+    live_objs = parse_manifest(live.manifest if live else "", rel.namespace)
+    new_objs = parse_manifest(render_for(prep, rel.namespace, is_upgrade=live is not None), rel.namespace)
+    return diff_objects(live_objs, new_objs, prep.redactor)
+
+
+def diff_summary(diffs: Sequence[ObjectDiff]) -> list[str]:
+    return [f"  {d.action:<7} {key_text(d.key)}" for d in diffs]
+
+
+# --- status ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReleaseStatus:
+    release: str
+    namespace: str
+    info: ReleaseInfo | None
+    pods: list[dict[str, Any]]
+    services: list[dict[str, Any]]
+    ingresses: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        from prjdevops.adapters.helm import to_json
+
+        return {"release": self.release, "namespace": self.namespace, "deployed": self.info is not None,
+                "helm": to_json(self.info) if self.info else None, "pods": self.pods,
+                "services": self.services, "ingresses": self.ingresses}
+
+
+def status(target: Target, name: str) -> ReleaseStatus:
+    """Helm's view of the release plus the pods, services and ingresses it runs."""
+    rel = target.env.release(name)
+    info = target.helm.status(rel.name, namespace=rel.namespace)
+    pods: list[dict[str, Any]] = []
+    services: list[dict[str, Any]] = []
+    ingresses: list[dict[str, Any]] = []
+    if info is not None:
+        sel = f"app.kubernetes.io/instance={rel.name}"
+        now = time.time()
+        for p in target.kube.pods(rel.namespace, sel):
+            pd = target.kube.api_client.sanitize_for_serialization(p)
+            ok, why = pod_ready(pd)
+            created = (pd.get("metadata") or {}).get("creationTimestamp")
+            pods.append({"name": pd["metadata"]["name"], "ready": ok, "phase": (pd.get("status") or {}).get("phase"),
+                         "restarts": pod_restarts(pd), "age_seconds": int(now - _ts(created)) if created else 0,
+                         "reason": "" if ok else why})
+        core, net = target.kube.core(), target.kube.networking()
+        svcs = target.kube.call("list services", core.list_namespaced_service, rel.namespace, label_selector=sel)
+        for s in svcs.items:
+            ports = ",".join(f"{p.port}/{p.protocol}" for p in s.spec.ports or [])
+            services.append({"name": s.metadata.name, "type": s.spec.type, "cluster_ip": s.spec.cluster_ip,
+                             "ports": ports})
+        ings = target.kube.call("list ingresses", net.list_namespaced_ingress, rel.namespace, label_selector=sel)
+        for i in ings.items:
+            hosts = [r.host for r in i.spec.rules or [] if r.host]
+            tls = [t.secret_name for t in i.spec.tls or [] if t.secret_name]
+            ingresses.append({"name": i.metadata.name, "hosts": hosts, "tls_secrets": tls})
+    return ReleaseStatus(rel.name, rel.namespace, info, pods, services, ingresses)
+
+
+# --- delete ----------------------------------------------------------------------------------------------
+
+
+def delete(target: Target, name: str, *, delete_namespace: bool = False, report: Reporter = _quiet) -> bool:
+    """Uninstall the release (idempotent); optionally delete its namespace too. True when something went."""
+    rel = target.env.release(name)
+    removed = target.helm.uninstall(rel.name, namespace=rel.namespace)
+    report(f"uninstalled release {rel.name} from namespace {rel.namespace}" if removed
+           else f"release {rel.name} is not installed in namespace {rel.namespace}: nothing to delete")
+    if delete_namespace:
+        core = target.kube.core()
+        gone = target.kube.get_or_none(f"delete namespace {rel.namespace}", core.delete_namespace, rel.namespace)
+        report(f"deleted namespace {rel.namespace}" if gone is not None
+               else f"namespace {rel.namespace} does not exist")
+        removed = removed or gone is not None
+    return removed

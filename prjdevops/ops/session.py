@@ -1,0 +1,55 @@
+"""Opening an environment for a flow: load it, make sure its cluster is there, bind the adapters.
+
+The embedded ``local`` environment starts the sandbox API server on demand (like SQLite for a database
+tool), so ``invoke stg.deploy --env local`` works on a fresh machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prjdevops.environments import environments_dir, load_environment, project_root
+from prjdevops.model import Environment
+from prjdevops.ops.release import Reporter, Target, _quiet, connect
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the task layer passes down from invoke.yaml (all optional)."""
+
+    environments_dir: str = ""
+    sandbox_home: str = ""
+    sandbox_port: int = 6550
+
+    def env_dir(self) -> Path:
+        return environments_dir(self.environments_dir or None)
+
+    def sandbox_dir(self) -> Path:
+        return Path(self.sandbox_home).expanduser().resolve() if self.sandbox_home else \
+            project_root() / ".prjdevops" / "sandbox"
+
+
+def load(settings: Settings, name: str) -> Environment:
+    return load_environment(name, settings.env_dir())
+
+
+def ensure_cluster(env: Environment, settings: Settings, report: Reporter = _quiet) -> None:
+    """Start the sandbox for a sandbox-backed environment whose API server is not running."""
+    if not env.cluster.sandbox:
+        return
+    from prjdevops.sandbox import lifecycle
+
+    home = settings.sandbox_dir()
+    if env.cluster.kubeconfig is not None and env.cluster.kubeconfig.parent != home:
+        # the environment names its own kubeconfig location: start the sandbox there
+        home = env.cluster.kubeconfig.parent
+    if lifecycle.status(home) is None:
+        info = lifecycle.up(home, port=settings.sandbox_port)
+        report(f"started the sandbox API server at {info.url} (stop it with: invoke sandbox.down)")
+
+
+def open_target(settings: Settings, name: str, report: Reporter = _quiet) -> Target:
+    env = load(settings, name)
+    ensure_cluster(env, settings, report)
+    return connect(env)

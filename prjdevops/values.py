@@ -1,0 +1,210 @@
+"""Values layering and secret redaction (pure, apart from reading the files named).
+
+Order, later wins: chart defaults (Helm applies them itself) -> each values file of the release, in the order
+the environment lists them -> extra ``--values`` files -> environment ``set:`` -> ``--set`` on the command line
+-> secrets read from environment variables / files. Mappings merge key by key; **lists replace** (like Helm):
+a list in a later layer is taken whole, never appended to. ``null`` removes a key set by an earlier layer.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prjdevops.errors import ConfigError, ValuesError
+from prjdevops.model import Release
+from prjdevops.yamlio import read_yaml
+
+REDACTED = "***REDACTED***"
+# Keys whose values are secret wherever they appear, in addition to everything under `secrets:`.
+SECRET_KEY = re.compile(r"(^|[_.-])(password|passwd|secret|token|apikey|api[_-]key|private[_-]?key)$", re.I)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``: mappings recurse, lists and scalars replace, None deletes."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for k, v in data.items():
+        path = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and v:
+            yield from _leaves(v, path)
+        else:
+            yield path, v
+
+
+def get_path(data: Mapping[str, Any], dotted: str) -> Any:
+    cur: Any = data
+    for part in dotted.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    cur = data
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[part] = nxt
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+@dataclass
+class LayeredValues:
+    """The user-supplied values for one release, where each leaf came from, and which leaves are secret."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]  # dotted key -> the layer that set it last (file path or "--set")
+    secret_paths: set[str] = field(default_factory=set)
+    secret_strings: set[str] = field(default_factory=set)
+
+    def source_of(self, dotted: str) -> str:
+        """The layer that set ``dotted`` (or its closest parent)."""
+        key = dotted
+        while key:
+            if key in self.sources:
+                return self.sources[key]
+            key = key.rpartition(".")[0]
+        return "the chart's defaults"
+
+    def redactor(self) -> Redactor:
+        r = Redactor()
+        for s in self.secret_strings:
+            r.add(s)
+        for path, value in _leaves(self.values):
+            if is_secret_path(path) or path in self.secret_paths:
+                r.add(value)
+        return r
+
+
+def is_secret_path(dotted: str) -> bool:
+    return dotted == "secrets" or dotted.startswith("secrets.") or bool(SECRET_KEY.search(dotted))
+
+
+def load_values_file(path: Path) -> dict[str, Any]:
+    data = read_yaml(path, what="values file")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValuesError(f"values file {path} must hold a mapping at the top level, not a {type(data).__name__}")
+    return data
+
+
+def layer(release: Release, *, extra_files: Iterable[Path] = (), sets: Iterable[str] = (),
+          parse_set: Any = None, environ: Mapping[str, str] | None = None) -> LayeredValues:
+    """Compute one release's user-supplied values from its layers (see module doc for the order).
+
+    ``parse_set`` turns one ``key=value`` expression into a nested dict (the Helm adapter's parser in
+    production; injected so this module stays pure and table-testable).
+    """
+    if parse_set is None:
+        from prjdevops.adapters.helm import parse_set as helm_parse_set
+
+        parse_set = helm_parse_set
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    def apply(layer_values: Mapping[str, Any], source: str) -> None:
+        nonlocal merged
+        merged = deep_merge(merged, layer_values)
+        for path, _ in _leaves(layer_values):
+            sources[path] = source
+
+    for f in (*release.values_files, *extra_files):
+        apply(load_values_file(Path(f)), str(f))
+    for expr in (*release.set_values, *sets):
+        apply(parse_set(expr), "--set " + expr.split("=", 1)[0])
+    result = LayeredValues(values=merged, sources=sources)
+    for sec in release.secrets:
+        if sec.env is not None:
+            if sec.env not in environ:
+                raise ConfigError(f"release {release.name!r}: secret {sec.path} reads environment variable "
+                                  f"{sec.env}, which is not set", hint=f"export {sec.env}=... before deploying")
+            value = environ[sec.env]
+            origin = f"${sec.env}"
+        else:
+            assert sec.file is not None
+            try:
+                value = Path(sec.file).read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ConfigError(f"release {release.name!r}: secret {sec.path} file {sec.file} cannot be "
+                                  f"read: {e.strerror}") from e
+            origin = str(sec.file)
+        set_path(result.values, sec.path, value)
+        result.sources[sec.path] = origin
+        result.secret_paths.add(sec.path)
+        result.secret_strings.add(value)
+    return result
+
+
+class Redactor:
+    """Replaces known secret strings (and their base64 forms, as they sit in Secret manifests) in any text."""
+
+    def __init__(self) -> None:
+        self._needles: set[str] = set()
+
+    def add(self, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for _, v in _leaves(value):
+                self.add(v)
+            return
+        if isinstance(value, list):
+            for v in value:
+                self.add(v)
+            return
+        if value is None or isinstance(value, bool):
+            return
+        text = str(value)
+        if len(text) < 4:  # redacting "1" or "yes" everywhere would destroy output and hide nothing
+            return
+        self._needles.add(text)
+        self._needles.add(base64.b64encode(text.encode()).decode())
+
+    def merge(self, other: Redactor) -> Redactor:
+        self._needles |= other._needles
+        return self
+
+    def text(self, text: str) -> str:
+        for needle in sorted(self._needles, key=len, reverse=True):
+            text = text.replace(needle, REDACTED)
+        return text
+
+    def values(self, data: Any, prefix: str = "") -> Any:
+        """A copy of ``data`` with secret keys' values replaced."""
+        if isinstance(data, Mapping):
+            out = {}
+            for k, v in data.items():
+                path = f"{prefix}.{k}" if prefix else str(k)
+                if is_secret_path(path) and not isinstance(v, Mapping):
+                    out[k] = REDACTED
+                elif is_secret_path(path):
+                    out[k] = {kk: REDACTED for kk in v}
+                else:
+                    out[k] = self.values(v, path)
+            return out
+        if isinstance(data, list):
+            return [self.values(v, prefix) for v in data]
+        if isinstance(data, str):
+            return self.text(data)
+        return data
