@@ -15,6 +15,9 @@ from prjdevops.errors import ConfigError
 
 MAX_BYTES = 4 * 1024 * 1024  # a values or environment file is small; refuse anything absurd
 MAX_ALIASES = 100  # alias expansion is how "billion laughs" YAML bombs blow up memory
+# Few aliases can still expand exponentially (9 levels of 9 aliases = 72 aliases, 9**9 leaves), and every
+# consumer that walks the data (merging, redaction, dumping) expands them: cap the nodes aliases add.
+MAX_ALIAS_EXPANSION = 100_000
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -26,21 +29,49 @@ class _StrictLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise yaml.constructor.ConstructorError(
                     None, None, f"more than {MAX_ALIASES} aliases (refusing a possible YAML bomb)", mark)
         return super().compose_node(parent, index)
 
+    def construct_document(self, node: yaml.Node) -> Any:
+        memo: dict[int, int] = {}
+        if _expanded_size(node, memo) - len(memo) > MAX_ALIAS_EXPANSION:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes "
+                "(refusing a possible YAML bomb)", node.start_mark)
+        return super().construct_document(node)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark,
                     f"duplicate key {key!r}", key_node.start_mark)
             seen[key] = True
         return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes in ``node`` with every alias expanded; ``memo`` ends up holding each distinct node once."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias (`&a [*a]`) counts once instead of looping
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    size = 1
+    for child in children:
+        size += _expanded_size(child, memo)
+        if size > MAX_ALIAS_EXPANSION + len(memo):  # stop early: no need to count a billion laughs
+            break
+    memo[key] = size
+    return size
 
 
 def _line(err: yaml.YAMLError) -> str:
