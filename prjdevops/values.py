@@ -23,7 +23,9 @@ from prjdevops.yamlio import read_yaml
 
 REDACTED = "***REDACTED***"
 # Keys whose values are secret wherever they appear, in addition to everything under `secrets:`.
-SECRET_KEY = re.compile(r"(^|[_.-])(password|passwd|secret|token|apikey|api[_-]key|private[_-]?key)$", re.I)
+# A word boundary is a separator or a camelCase hump (`rootPassword`, `clientSecret`: common in charts).
+SECRET_KEY = re.compile(r"(^|[_.-]|(?-i:(?<=[a-z0-9])(?=[A-Z])))"
+                        r"(password|passwd|secret|token|apikey|api[_-]key|private[_-]?key)$", re.I)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,7 +135,9 @@ def layer(release: Release, *, extra_files: Iterable[Path] = (), sets: Iterable[
 
     for f in (*release.values_files, *extra_files):
         apply(load_values_file(Path(f)), str(f))
-    for expr in (*release.set_values, *sets):
+    for expr in release.set_values:
+        apply(parse_set(expr), "environment set: " + expr.split("=", 1)[0])
+    for expr in sets:
         apply(parse_set(expr), "--set " + expr.split("=", 1)[0])
     result = LayeredValues(values=merged, sources=sources)
     for sec in release.secrets:
@@ -147,9 +151,10 @@ def layer(release: Release, *, extra_files: Iterable[Path] = (), sets: Iterable[
             assert sec.file is not None
             try:
                 value = Path(sec.file).read_text(encoding="utf-8").strip()
-            except OSError as e:
+            except (OSError, UnicodeDecodeError) as e:
+                reason = e.strerror if isinstance(e, OSError) else "it is not UTF-8 text"
                 raise ConfigError(f"release {release.name!r}: secret {sec.path} file {sec.file} cannot be "
-                                  f"read: {e.strerror}") from e
+                                  f"read: {reason}") from e
             origin = str(sec.file)
         set_path(result.values, sec.path, value)
         result.sources[sec.path] = origin
@@ -193,7 +198,7 @@ class Redactor:
     def values(self, data: Any, prefix: str = "") -> Any:
         """A copy of ``data`` with secret keys' values replaced."""
         if isinstance(data, Mapping):
-            out = {}
+            out: dict[Any, Any] = {}
             for k, v in data.items():
                 path = f"{prefix}.{k}" if prefix else str(k)
                 if is_secret_path(path) and not isinstance(v, Mapping):
