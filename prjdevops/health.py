@@ -24,11 +24,13 @@ def deployment_ready(obj: Obj) -> tuple[bool, str]:
     ready = int(status.get("readyReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
     total = int(status.get("replicas") or 0)
+    # Generation first (as kubectl rollout status): a deadline condition left from the previous rollout
+    # must not fail a new one the controller has not looked at yet.
+    if not _gen_observed(obj):
+        return False, "new spec not yet observed"
     for cond in status.get("conditions") or []:
         if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
             return False, f"progress deadline exceeded ({ready}/{want} ready)"
-    if not _gen_observed(obj):
-        return False, "new spec not yet observed"
     ok = updated >= want and available >= want and ready >= want and total <= updated
     return ok, f"{ready}/{want} ready, {updated} updated"
 
@@ -104,7 +106,9 @@ def pod_restarts(obj: Obj) -> int:
 
 
 def crash_looping(obj: Obj) -> bool:
-    for cs in (obj.get("status") or {}).get("containerStatuses") or []:
+    status = obj.get("status") or {}
+    # an init container in CrashLoopBackOff blocks the pod just as surely (Init:CrashLoopBackOff)
+    for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") == "CrashLoopBackOff":
             return True
