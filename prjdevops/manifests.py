@@ -19,7 +19,9 @@ def parse_manifest(text: str, default_namespace: str = "") -> list[dict[str, Any
     objs = []
     for doc in yaml.safe_load_all(text or ""):
         if isinstance(doc, dict) and doc.get("kind"):
-            meta = doc.setdefault("metadata", {}) or {}
+            if not isinstance(doc.get("metadata"), dict):  # `metadata:` null: give it a real, attached dict
+                doc["metadata"] = {}
+            meta = doc["metadata"]
             if default_namespace and not meta.get("namespace") and doc["kind"] not in CLUSTER_SCOPED:
                 meta["namespace"] = default_namespace
             objs.append(doc)
