@@ -275,6 +275,102 @@ def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any 
     _diff(c, env, _list(set), _list(values))
 
 
+def _interaction(yes: bool) -> Any:
+    from prjdevops.ops.production import Interaction
+
+    return Interaction(yes=yes, is_tty=sys.stdin.isatty() and sys.stdout.isatty(), ask=input)
+
+
+@task(help={**{k: v for k, v in _DEPLOY_HELP.items() if k != "no_wait"}, "env": "environment (default: production)",
+            "yes": "confirm without the typed prompt (for CI)",
+            "recover": "first roll a release stuck in pending-* back to its last deployed revision"},
+      iterable=["set", "values"])
+@_errors
+def prod_deploy(c: Context, env: str = "production", set: Any = None, values: Any = None, timeout: int = 0,
+                yes: bool = False, recover: bool = False, dry_run: bool = False) -> None:
+    """Guarded deploy: cluster check, plan, confirmation, lock, backup, health gate, verified auto-rollback."""
+    from pathlib import Path
+
+    from prjdevops.ops import production, release
+    from prjdevops.ops.session import open_target
+
+    with open_target(_settings(c), env, _say) as target:
+        prep = release.prepare(target.env, APP, values_files=[Path(v) for v in _list(values)], sets=_list(set))
+        if dry_run:
+            production.preflight(target, prep)
+            diffs = release.diff(target, prep)
+            _say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
+            for d in diffs:
+                _say(d.diff)
+            return
+        out = production.guarded_deploy(target, prep, io=_interaction(yes), report=_say, recover_stuck=recover,
+                                        timeout=timeout or None)
+    _say(f"{out.release}: {out.action}, revision {out.revision}"
+         + (f", backup {out.backup}" if out.backup else "") + f" ({out.seconds:.1f}s)")
+
+
+@task(help={"env": "environment (default: production)", "yes": "confirm without the typed prompt",
+            "revision": "revision to return to (default: the one before the current)"})
+@_errors
+def prod_rollback(c: Context, revision: int = 0, env: str = "production", yes: bool = False) -> None:
+    """Roll plate-web back to REVISION (default: the previous one); backup first; result verified."""
+    from prjdevops.ops import production, release
+    from prjdevops.ops.session import open_target
+
+    with open_target(_settings(c), env, _say) as target:
+        prep = release.prepare(target.env, APP)
+        info = production.manual_rollback(target, prep, revision=revision or None, io=_interaction(yes),
+                                          report=_say)
+    _say(f"{APP}: now revision {info.revision} ({info.status})")
+
+
+@task(help={"env": "environment (default: production)"})
+@_errors
+def prod_backups(c: Context, env: str = "production") -> None:
+    """List the backups of plate-web (newest last)."""
+    from prjdevops import backup
+    from prjdevops.ops.session import load
+    from prjdevops.output import table
+
+    e = load(_settings(c), env)
+    rows = [[b.name, b.revision, f"{b.chart}-{b.chart_version}", b.taken_at, b.reason]
+            for b in backup.listing(e, e.release(APP))]
+    if not rows:
+        _say(f"no backups of {APP} in {env} (folder {backup.release_dir(e, e.release(APP))})")
+        return
+    for line in table(["BACKUP", "REVISION", "CHART", "TAKEN", "REASON"], rows):
+        _say(line)
+
+
+@task(help={"env": "environment (default: production)"})
+@_errors
+def prod_backup(c: Context, env: str = "production") -> None:
+    """Take a backup of plate-web now (values, manifest, chart metadata, history, checksums)."""
+    from prjdevops.ops import production, release
+    from prjdevops.ops.session import open_target
+
+    with open_target(_settings(c), env, _say) as target:
+        rec = production.take_backup(target, release.prepare(target.env, APP))
+    _say(f"backup of revision {rec.revision} written to {rec.path}")
+
+
+@task(help={"backup": "backup name (see prod.backups)", "env": "environment (default: production)",
+            "yes": "confirm without the typed prompt"})
+@_errors
+def prod_restore(c: Context, backup: str, env: str = "production", yes: bool = False) -> None:
+    """Re-apply a backup's values (checksums verified first), then show the diff left against it."""
+    from prjdevops.ops import production, release
+    from prjdevops.ops.session import open_target
+
+    with open_target(_settings(c), env, _say) as target:
+        left = production.restore(target, release.prepare(target.env, APP), backup, io=_interaction(yes),
+                                  report=_say)
+    for d in left:
+        _say(d.diff)
+    if left:
+        raise Exit(code=2)
+
+
 # --- collections -----------------------------------------------------------------------------------------
 
 ns = Collection()
@@ -293,7 +389,12 @@ stg.add_task(stg_status, "status")
 stg.add_task(stg_diff, "diff")
 stg.add_task(stg_delete, "delete")
 prod = Collection("prod")
+prod.add_task(prod_deploy, "deploy")
 prod.add_task(prod_status, "status")
+prod.add_task(prod_rollback, "rollback")
+prod.add_task(prod_backup, "backup")
+prod.add_task(prod_backups, "backups")
+prod.add_task(prod_restore, "restore")
 prod.add_task(prod_diff, "diff")
 for coll in (sandbox, envs, stg, prod):
     ns.add_collection(coll)

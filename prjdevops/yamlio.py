@@ -84,7 +84,7 @@ def parse_yaml(text: str, source: str) -> Any:
     if len(text.encode("utf-8", "replace")) > MAX_BYTES:
         raise ConfigError(f"{source}: file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{source}: malformed YAML at {_line(e)}: {problem}") from e

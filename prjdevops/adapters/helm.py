@@ -382,8 +382,9 @@ def _hint_for(message: str) -> str | None:
 
 def to_json(info: ReleaseInfo) -> dict[str, Any]:
     """A ReleaseInfo as plain JSON-able data (manifest omitted)."""
-    return json.loads(json.dumps({
+    data: dict[str, Any] = json.loads(json.dumps({
         "name": info.name, "namespace": info.namespace, "revision": info.revision, "status": info.status,
         "chart": info.chart, "chart_version": info.chart_version, "app_version": info.app_version,
         "updated": info.updated, "description": info.description,
     }))
+    return data

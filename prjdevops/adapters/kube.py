@@ -108,7 +108,8 @@ class KubeClient:
             path = kubeconfig_path(self.cluster)
             read_context(self.cluster)  # clear errors for a missing file/context before the client's own
             try:
-                self._api = config.new_client_from_config(config_file=str(path), context=self.cluster.context)
+                self._api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                    config_file=str(path), context=self.cluster.context)
             except Exception as e:  # the loader raises bare ConfigException/ValueError/TypeError
                 raise ConfigError(f"kubeconfig {path} context {self.cluster.context!r} is unusable: {e}") from e
         return self._api

@@ -284,8 +284,12 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
     health: HealthSnapshot | None = None
     if wait_mode:
         done = threading.Event()
-        watcher = threading.Thread(target=lambda: (worker.join(), done.set()), daemon=True)
-        watcher.start()
+
+        def signal_done() -> None:
+            worker.join()
+            done.set()
+
+        threading.Thread(target=signal_done, daemon=True).start()
         health = wait_healthy(target.kube, objects, rel.namespace, timeout=timeout + 5, report=report,
                               stop=done, label=f"  {rel.name}: ")
     worker.join()
