@@ -1,0 +1,1 @@
+"""Invoke task modules (thin: parse options, call the prjdevops library, report). Assembled by tasks.py."""
