@@ -132,6 +132,11 @@ def layer(release: Release, *, extra_files: Iterable[Path] = (), sets: Iterable[
         merged = deep_merge(merged, layer_values)
         for path, _ in _leaves(layer_values):
             sources[path] = source
+            # parents too: a schema error on a mapping ("resources") must name the layer, not the defaults
+            parent = path.rpartition(".")[0]
+            while parent:
+                sources[parent] = source
+                parent = parent.rpartition(".")[0]
 
     for f in (*release.values_files, *extra_files):
         apply(load_values_file(Path(f)), str(f))
