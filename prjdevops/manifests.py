@@ -53,6 +53,8 @@ def _mask_secrets(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
         if obj.get("kind") != "Secret":
             return out
         for field in ("data", "stringData"):
+            if field not in obj:  # do not invent an empty field the manifest does not have
+                continue
             values = obj.get(field) or {}
             other_values = (other or {}).get(field) or {}
             out[field] = {k: REDACTED + (" (changed)" if other is not None and other_values.get(k) != v
