@@ -1,0 +1,175 @@
+"""Rendered manifests as objects and per-object, redacted diffs."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from prjdevops.manifests import diff_objects, key_of, key_text, parse_manifest
+from prjdevops.values import REDACTED, Redactor
+
+CASES = yaml.safe_load((Path(__file__).parent / "fixtures" / "manifest_diffs.yaml").read_text(encoding="utf-8"))
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+# --- parse_manifest -----------------------------------------------------------------------------------------
+
+MULTI = """\
+---
+# Source: app/templates/sa.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: app}
+---
+---
+# Source: app/templates/empty.yaml
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: explicit}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: reader}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+just: a mapping without kind
+---
+- a list
+---
+apiVersion: v1
+kind: Secret
+metadata:
+"""
+
+
+def test_parse_manifest_objects_and_namespaces() -> None:
+    objs = parse_manifest(MULTI, "default-ns")
+    assert [key_of(o) for o in objs] == [
+        ("ServiceAccount", "default-ns", "app"),  # namespaced kind: default applied
+        ("ConfigMap", "explicit", "cfg"),  # explicit namespace kept
+        ("ClusterRole", "", "reader"),  # cluster-scoped: never given a namespace
+        ("Namespace", "", "app"),
+        ("Secret", "default-ns", ""),  # `metadata:` null still gets the default namespace
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "---\n", "---\n---\n# only comments\n", None])
+def test_parse_manifest_empty(text: str | None) -> None:
+    assert parse_manifest(text) == []  # type: ignore[arg-type]
+
+
+def test_parse_manifest_without_default_namespace() -> None:
+    (obj,) = parse_manifest("kind: ConfigMap\nmetadata: {name: c}\n")
+    assert key_of(obj) == ("ConfigMap", "", "c")
+    assert "namespace" not in obj["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [(("Deployment", "app", "web"), "Deployment/web (ns app)"), (("ClusterRole", "", "r"), "ClusterRole/r")],
+)
+def test_key_text(key: tuple[str, str, str], text: str) -> None:
+    assert key_text(key) == text
+
+
+# --- diff_objects -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_diff_objects_table(case: dict[str, Any]) -> None:
+    diffs = diff_objects(case["live"], case["desired"])
+    assert [[*d.key, d.action] for d in diffs] == case["expected"]
+    for d in diffs:
+        label = key_text(d.key)
+        assert d.diff.startswith(f"--- live {label}\n+++ new {label}\n")
+
+
+def test_change_diff_shows_the_changed_lines() -> None:
+    live = [{"kind": "Deployment", "metadata": {"name": "web", "namespace": "app"}, "spec": {"replicas": 2}}]
+    desired = [{"kind": "Deployment", "metadata": {"name": "web", "namespace": "app"}, "spec": {"replicas": 3}}]
+    (d,) = diff_objects(live, desired)
+    assert "-  replicas: 2\n" in d.diff
+    assert "+  replicas: 3\n" in d.diff
+
+
+def _secret(data: dict[str, str] | None = None, string_data: dict[str, str] | None = None) -> dict[str, Any]:
+    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "app"}}
+    if data is not None:
+        obj["data"] = data
+    if string_data is not None:
+        obj["stringData"] = string_data
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("live", "desired", "changed", "unchanged"),
+    [
+        (_secret({"PW": _b64("old-password"), "U": _b64("user")}),
+         _secret({"PW": _b64("new-password"), "U": _b64("user")}), ["PW"], ["U"]),
+        (_secret({"A": _b64("aaaa-value")}), _secret({"A": _b64("aaaa-value"), "B": _b64("bbbb-value")}),
+         ["B"], ["A"]),
+        (_secret(string_data={"T": "old-token-x"}), _secret(string_data={"T": "new-token-y"}), ["T"], []),
+    ],
+    ids=["data-changed", "key-added", "stringData-changed"],
+)
+def test_secret_change_never_shows_values(live: dict[str, Any], desired: dict[str, Any], changed: list[str],
+                                          unchanged: list[str]) -> None:
+    (d,) = diff_objects([live], [desired])
+    assert d.action == "change"
+    for k in changed:
+        assert f"+  {k}: '{REDACTED} (changed)'\n" in d.diff
+    for k in unchanged:
+        assert f"  {k}: '{REDACTED}'\n" in d.diff
+        assert f"{k}: {REDACTED} (changed)" not in d.diff
+    for obj in (live, desired):
+        for field in ("data", "stringData"):
+            for v in (obj.get(field) or {}).values():
+                assert v not in d.diff
+                if field == "data":
+                    assert base64.b64decode(v).decode() not in d.diff
+                else:
+                    assert _b64(v) not in d.diff
+
+
+def test_added_secret_hides_values() -> None:
+    (d,) = diff_objects([], [_secret({"PW": _b64("brand-new-pw")}, {"S": "string-data-pw"})])
+    assert d.action == "add"
+    for leak in ("brand-new-pw", _b64("brand-new-pw"), "string-data-pw"):
+        assert leak not in d.diff
+    assert f"+  PW: '{REDACTED}'\n" in d.diff
+    assert "(changed)" not in d.diff  # nothing to compare with
+
+
+def test_secret_masking_does_not_mutate_inputs() -> None:
+    live, desired = _secret({"K": _b64("value-one")}), _secret({"K": _b64("value-two")})
+    diff_objects([live], [desired])
+    assert live["data"] == {"K": _b64("value-one")} and desired["data"] == {"K": _b64("value-two")}
+
+
+def test_redactor_applies_to_diff_text() -> None:
+    r = Redactor()
+    r.add("db-password-1")
+    live = [{"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}, "data": {"URL": "x"}}]
+    desired = [{"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"},
+                "data": {"URL": "postgres://u:db-password-1@db", "B64": _b64("db-password-1")}}]
+    (d,) = diff_objects(live, desired, r)
+    assert "db-password-1" not in d.diff
+    assert _b64("db-password-1") not in d.diff
+    assert f"postgres://u:{REDACTED}@db" in d.diff
+    assert f"B64: {REDACTED}" in d.diff
+
+
+def test_secret_diff_does_not_invent_fields() -> None:
+    (d,) = diff_objects([], [_secret({"PW": _b64("brand-new-pw")})])
+    assert "stringData" not in d.diff
