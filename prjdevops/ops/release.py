@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prjdevops.adapters.helm import HelmClient, ReleaseInfo, render, schema_problems
+from prjdevops.adapters.helm import HelmClient, ReleaseInfo, new_cancel_token, render, schema_problems
 from prjdevops.adapters.kube import KubeClient
 from prjdevops.errors import DeployError, HealthCheckFailed, HelmOperationError, ValuesError
 from prjdevops.health import READINESS, WORKLOAD_KINDS, pod_problem, pod_ready, pod_restarts, selector_string
@@ -269,30 +269,39 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
            f"(chart {Path(rel.chart).name if rel.local_chart else rel.chart})")
     wait_mode = rel.wait if (wait and rel.wait != "none") else None
     result: dict[str, Any] = {}
+    cancel = new_cancel_token()
 
     def run() -> None:
         try:
             result["info"] = target.helm.upgrade_install(
                 rel.chart, rel.name, prep.values.values, namespace=rel.namespace, wait=wait_mode,
-                timeout=timeout, description=description, chart_version=rel.version, repo_url=rel.repo)
+                timeout=timeout, description=description, chart_version=rel.version, repo_url=rel.repo,
+                cancel=cancel)
         except BaseException as e:  # re-raised in the caller's thread below
             result["error"] = e
 
     worker = threading.Thread(target=run, name=f"helm-{rel.name}", daemon=True)
     worker.start()
-    objects = parse_manifest(render_for(prep, rel.namespace, is_upgrade=before is not None), rel.namespace)
     health: HealthSnapshot | None = None
-    if wait_mode:
-        done = threading.Event()
+    try:
+        objects = parse_manifest(render_for(prep, rel.namespace, is_upgrade=before is not None), rel.namespace)
+        if wait_mode:
+            done = threading.Event()
 
-        def signal_done() -> None:
-            worker.join()
-            done.set()
+            def signal_done() -> None:
+                worker.join()
+                done.set()
 
-        threading.Thread(target=signal_done, daemon=True).start()
-        health = wait_healthy(target.kube, objects, rel.namespace, timeout=timeout + 5, report=report,
-                              stop=done, label=f"  {rel.name}: ")
-    worker.join()
+            threading.Thread(target=signal_done, daemon=True).start()
+            health = wait_healthy(target.kube, objects, rel.namespace, timeout=timeout + 5, report=report,
+                                  stop=done, label=f"  {rel.name}: ")
+        worker.join()
+    except BaseException:
+        # Ctrl-C (or any failure here): cancel Helm so it records the revision as failed instead of leaving
+        # it pending, then let the interruption propagate.
+        cancel.cancel()
+        worker.join(timeout=30)
+        raise
     if "error" in result:
         err = result["error"]
         if isinstance(err, HelmOperationError) and wait_mode:
