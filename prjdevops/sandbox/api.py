@@ -1,0 +1,660 @@
+"""API semantics independent of HTTP: create/update/patch/delete with uid, resourceVersion, generation,
+defaulting, namespaces, finalizers, CRD registration and Events.
+
+Every method raises :class:`ApiError` for what the real API server answers with a ``Status``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import ipaddress
+import json
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
+from .resources import Registry, ResourceType
+from .store import Obj, Store
+
+REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+           405: "MethodNotAllowed", 406: "NotAcceptable", 409: "Conflict", 410: "Expired",
+           415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
+           503: "ServiceUnavailable", 504: "Timeout"}
+
+SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+NODE_NAME = "sandbox-node"
+
+
+class ApiError(Exception):
+    """An error the server answers as a Kubernetes ``Status``."""
+
+    def __init__(self, code: int, message: str, reason: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason or REASONS.get(code, "Unknown")
+        self.details = details
+
+    def status(self) -> Obj:
+        out: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def qualified(rt: ResourceType) -> str:
+    """``deployments.apps`` / ``configmaps``: how error messages name a resource."""
+    return f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+
+
+def not_found(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(404, f'{qualified(rt)} "{name}" not found',
+                    details={"name": name, "group": rt.group, "kind": rt.plural})
+
+
+def conflict(rt: ResourceType, name: str, why: str = "the object has been modified; please apply your "
+             "changes to the latest version and try again") -> ApiError:
+    return ApiError(409, f'Operation cannot be fulfilled on {qualified(rt)} "{name}": {why}',
+                    details={"name": name, "group": rt.group, "kind": rt.plural})
+
+
+def invalid(rt: ResourceType, name: str, field: str, what: str) -> ApiError:
+    kind = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    return ApiError(422, f'{kind} "{name}" is invalid: {field}: {what}',
+                    details={"name": name, "group": rt.group, "kind": rt.kind,
+                             "causes": [{"reason": "FieldValueInvalid", "message": what, "field": field}]})
+
+
+def _body_sans(obj: Obj) -> Obj:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def _meta_sans_rv(obj: Obj) -> Obj:
+    out = dict(obj)
+    meta = dict(out.get("metadata") or {})
+    meta.pop("resourceVersion", None)
+    meta.pop("managedFields", None)
+    out["metadata"] = meta
+    return out
+
+
+class Api:
+    """The object semantics shared by the HTTP front end and the simulated controllers."""
+
+    def __init__(self, registry: Registry, store: Store) -> None:
+        self.registry = registry
+        self.store = store
+        self.on_change: list[Callable[[], None]] = []
+        # Set by the controllers so synchronous allocation (cluster IPs) happens at create time.
+        self.service_allocator: Callable[[Obj], None] | None = None
+        self._event_lock = threading.Lock()
+
+    # --- bootstrap --------------------------------------------------------------------------------
+
+    def bootstrap(self) -> None:
+        """Default namespaces, the node, the ``kubernetes`` service; re-register stored CRDs."""
+        crd = self.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert crd is not None
+        for obj, _ in self.store.scan(crd.key):
+            self.registry.register_crd(obj)
+        ns_rt = self.rt("", "v1", "namespaces")
+        for ns in DEFAULT_NAMESPACES:
+            if self.store.peek(ns_rt.key, "", ns) is None:
+                self.create(ns_rt, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        node_rt = self.rt("", "v1", "nodes")
+        if self.store.peek(node_rt.key, "", NODE_NAME) is None:
+            self.create(node_rt, "", _node())
+        svc_rt = self.rt("", "v1", "services")
+        if self.store.peek(svc_rt.key, "default", "kubernetes") is None:
+            self.create(svc_rt, "default", {
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "namespace": "default",
+                             "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"], "type": "ClusterIP",
+                         "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}})
+
+    def rt(self, group: str, version: str, plural: str) -> ResourceType:
+        rt = self.registry.lookup(group, version, plural)
+        if rt is None:
+            raise KeyError(f"{group}/{version}/{plural}")
+        return rt
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, ns: str, name: str) -> Obj:
+        obj = self.store.copy(rt.key, ns, name)
+        if obj is None:
+            raise not_found(rt, name)
+        return obj
+
+    # --- create -----------------------------------------------------------------------------------
+
+    def _check_body(self, rt: ResourceType, ns: str, body: Any, name: str | None = None) -> Obj:
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON or YAML object")
+        kind = body.get("kind")
+        if kind and kind != rt.kind:
+            raise ApiError(400, f"the API version in the data ({body.get('apiVersion')}) and kind "
+                                f"({kind}) do not match the resource {qualified(rt)} ({rt.kind})")
+        api_version = body.get("apiVersion")
+        if api_version and api_version != rt.group_version:
+            other = self.registry.by_kind(str(api_version), rt.kind)
+            if other is None or other.key != rt.key:
+                raise ApiError(400, f"the API version in the data ({api_version}) does not match the "
+                                    f"expected API version ({rt.group_version})")
+        body["kind"] = rt.kind
+        body["apiVersion"] = rt.group_version
+        meta = body.get("metadata")
+        if meta is None:
+            meta = body["metadata"] = {}
+        if not isinstance(meta, dict):
+            raise ApiError(400, "metadata must be an object")
+        if rt.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and ns and body_ns != ns:
+                raise ApiError(400, "the namespace of the provided object does not match the namespace "
+                                    "sent on the request")
+            meta["namespace"] = ns or body_ns or ""
+            if not meta["namespace"]:
+                raise ApiError(400, "a namespace is required for namespaced resources")
+        else:
+            meta.pop("namespace", None)
+        if name is not None and meta.get("name") and meta["name"] != name:
+            raise ApiError(400, f"the name of the object ({meta['name']}) does not match the name on the "
+                                f"URL ({name})")
+        for k in ("labels", "annotations"):
+            v = meta.get(k)
+            if v is not None and (not isinstance(v, dict) or
+                                  not all(isinstance(x, str) for x in v.values())):
+                raise invalid(rt, str(meta.get("name", "")), f"metadata.{k}",
+                              "Invalid value: values must be strings")
+        return body
+
+    def _check_namespace(self, rt: ResourceType, ns: str, name: str) -> None:
+        if not rt.namespaced:
+            return
+        ns_obj = self.store.peek(("", "namespaces"), "", ns)
+        if ns_obj is None:
+            raise ApiError(404, f'namespaces "{ns}" not found',
+                           details={"name": ns, "kind": "namespaces"})
+        if ns_obj["metadata"].get("deletionTimestamp"):
+            raise ApiError(403, f'{qualified(rt)} "{name}" is forbidden: unable to create new content in '
+                                f"namespace {ns} because it is being terminated")
+
+    def create(self, rt: ResourceType, ns: str, body: Any, *, dry_run: bool = False,
+               validate_only: bool = False) -> Obj:
+        """POST semantics; returns the stored object."""
+        obj = self._check_body(rt, ns, body)
+        meta = obj["metadata"]
+        name = meta.get("name")
+        if not name:
+            gen = meta.get("generateName")
+            if not gen:
+                raise invalid(rt, "", "metadata.name",
+                              "Required value: name or generateName is required")
+            name = meta["name"] = f"{gen}{secrets.token_hex(3)[:5]}"
+        if not isinstance(name, str) or len(name) > 253 or name != name.strip() or "/" in name:
+            raise invalid(rt, str(name), "metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 '
+                                                          "subdomain must consist of lower case alphanumeric "
+                                                          "characters, '-' or '.'")
+        ns = meta.get("namespace", "")
+        with self.store.lock:
+            self._check_namespace(rt, ns, name)
+            if self.store.peek(rt.key, ns, name) is not None:
+                raise ApiError(409, f'{qualified(rt)} "{name}" already exists', reason="AlreadyExists",
+                               details={"name": name, "group": rt.group, "kind": rt.plural})
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now()
+            meta["generation"] = 1
+            for k in ("resourceVersion", "deletionTimestamp", "managedFields", "selfLink"):
+                meta.pop(k, None)
+            if "status" in rt.subresources and rt.kind not in ("Pod", "Node"):
+                obj.pop("status", None)
+            self._defaults(rt, obj, None)
+            if dry_run or validate_only:
+                meta["resourceVersion"] = ""
+                return obj
+            self.store.write(rt.key, obj, created=True)
+            self._after_write(rt, obj)
+            return json.loads(json.dumps(obj))
+
+    # --- update -----------------------------------------------------------------------------------
+
+    def update(self, rt: ResourceType, ns: str, name: str, body: Any, *, subresource: str = "",
+               dry_run: bool = False, check_rv: bool = True) -> Obj:
+        """PUT semantics (also the tail of PATCH): preconditions, generation, status/spec separation."""
+        obj = self._check_body(rt, ns, body, name)
+        meta = obj["metadata"]
+        meta["name"] = name
+        with self.store.lock:
+            old = self.store.peek(rt.key, ns, name)
+            if old is None:
+                raise not_found(rt, name)
+            rv = meta.get("resourceVersion")
+            if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
+                raise conflict(rt, name)
+            new = self._merge_system(rt, old, obj, subresource)
+            return self._commit(rt, old, new, dry_run=dry_run)
+
+    def _merge_system(self, rt: ResourceType, old: Obj, obj: Obj, subresource: str) -> Obj:
+        """Keep server-owned fields; a write to the main resource cannot change status and vice versa."""
+        old_meta = old["metadata"]
+        meta = obj["metadata"]
+        for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp", "namespace"):
+            if k in old_meta:
+                meta[k] = old_meta[k]
+            else:
+                meta.pop(k, None)
+        meta.pop("managedFields", None)
+        if subresource == "status":
+            new = copy.deepcopy(old)
+            if "status" in obj:
+                new["status"] = obj["status"]
+            else:
+                new.pop("status", None)
+            return new
+        if "status" in rt.subresources:
+            if "status" in old:
+                obj["status"] = copy.deepcopy(old["status"])
+            else:
+                obj.pop("status", None)
+        return obj
+
+    def _commit(self, rt: ResourceType, old: Obj, new: Obj, *, dry_run: bool = False) -> Obj:
+        self._defaults(rt, new, old)
+        if _body_sans(new) != _body_sans(old):
+            new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if _meta_sans_rv(new) == _meta_sans_rv(old) or dry_run:
+            # No-op writes do not bump resourceVersion (as etcd3 storage skips them).
+            return json.loads(json.dumps(new))
+        meta = new["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.kind != "Namespace":
+            self.store.write(rt.key, new, created=False)
+            self._finalize_delete(rt, new)
+            return json.loads(json.dumps(new))
+        self.store.write(rt.key, new, created=False)
+        self._after_write(rt, new)
+        return json.loads(json.dumps(new))
+
+    def write_status(self, rt: ResourceType, obj: Obj) -> None:
+        """Controllers' write path: replace an object as given if it changed (status included)."""
+        meta = obj["metadata"]
+        with self.store.lock:
+            old = self.store.peek(rt.key, meta.get("namespace", ""), meta["name"])
+            if old is None or old["metadata"]["uid"] != meta.get("uid"):
+                return
+            if _meta_sans_rv(obj) == _meta_sans_rv(old):
+                return
+            if meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.kind != "Namespace":
+                self.store.write(rt.key, obj, created=False)
+                self._finalize_delete(rt, obj)
+                return
+            self.store.write(rt.key, obj, created=False)
+
+    # --- patch ------------------------------------------------------------------------------------
+
+    def patch(self, rt: ResourceType, ns: str, name: str, content_type: str, patch: Any, *,
+              subresource: str = "", field_manager: str | None = None, force: bool = False,
+              dry_run: bool = False) -> tuple[Obj, bool]:
+        """PATCH semantics; returns (object, created). Apply patches create when absent."""
+        del force  # ownership conflicts are not modelled, so force changes nothing
+        ct = content_type.split(";")[0].strip().lower()
+        is_apply = ct == "application/apply-patch+yaml"
+        if is_apply and not field_manager:
+            raise ApiError(422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                                "is required for apply patch")
+        with self.store.lock:
+            old = self.store.peek(rt.key, ns, name)
+            if old is None and not is_apply:
+                raise not_found(rt, name)
+            try:
+                if is_apply:
+                    if not isinstance(patch, dict):
+                        raise ApiError(400, "an apply patch must be an object")
+                    if patch.get("kind") and patch.get("kind") != rt.kind:
+                        raise ApiError(400, f"the kind in the apply configuration ({patch.get('kind')}) "
+                                            f"does not match the resource ({rt.kind})")
+                    pmeta = patch.get("metadata") or {}
+                    if pmeta.get("name") and pmeta["name"] != name:
+                        raise ApiError(400, "the name of the apply configuration does not match the URL")
+                    prev = self.store.applied(rt.key, ns, name, field_manager or "")
+                    if old is None:
+                        body = apply(None, patch, None)
+                        body.setdefault("metadata", {})["name"] = name
+                        created = self.create(rt, ns, body, dry_run=dry_run)
+                        if not dry_run:
+                            self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
+                        return created, True
+                    merged = apply(copy.deepcopy(old), patch, prev)
+                    if not dry_run:
+                        self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
+                elif ct == "application/json-patch+json":
+                    merged = json_patch(copy.deepcopy(old), patch)
+                elif ct == "application/merge-patch+json":
+                    merged = merge_patch(old, patch)
+                elif ct == "application/strategic-merge-patch+json":
+                    if rt.group not in _BUILTIN_GROUPS:
+                        raise ApiError(415, "strategic merge patch is not supported for custom resources; "
+                                            "use a merge patch")
+                    merged = strategic_merge(old, patch)
+                else:
+                    raise ApiError(415, f"the body of the request was in an unknown format - accepted media "
+                                        f"types include: application/json-patch+json, application/merge-"
+                                        f"patch+json, application/apply-patch+yaml, application/strategic-"
+                                        f"merge-patch+json (got {ct or 'none'})")
+            except PatchError as e:
+                raise ApiError(422, str(e)) from e
+            if not isinstance(merged, dict):
+                raise ApiError(422, "the patch result is not an object")
+            return self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run), False
+
+    # --- delete -----------------------------------------------------------------------------------
+
+    def delete(self, rt: ResourceType, ns: str, name: str, options: Obj | None = None, *,
+               propagation: str | None = None, dry_run: bool = False) -> tuple[Obj, bool]:
+        """DELETE semantics; returns (object or Status, still_pending)."""
+        options = options or {}
+        policy = propagation or options.get("propagationPolicy")
+        if policy is None and options.get("orphanDependents") is True:
+            policy = "Orphan"
+        if policy not in (None, "Foreground", "Background", "Orphan"):
+            raise ApiError(400, f"unknown propagationPolicy {policy!r}")
+        with self.store.lock:
+            old = self.store.peek(rt.key, ns, name)
+            if old is None:
+                raise not_found(rt, name)
+            pre = options.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != old["metadata"].get("uid"):
+                raise conflict(rt, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in "
+                                         f"object meta: {old['metadata'].get('uid')}")
+            if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
+                raise conflict(rt, name)
+            if dry_run:
+                return json.loads(json.dumps(old)), False
+            obj = json.loads(json.dumps(old))
+            meta = obj["metadata"]
+            if rt.kind == "Namespace":
+                if not meta.get("deletionTimestamp"):
+                    meta["deletionTimestamp"] = now()
+                    meta["deletionGracePeriodSeconds"] = 0
+                    obj.setdefault("status", {})["phase"] = "Terminating"
+                    self.store.write(rt.key, obj, created=False)
+                return json.loads(json.dumps(obj)), True
+            if policy == "Orphan":
+                self._orphan(meta["uid"])
+            fins = list(meta.get("finalizers") or [])
+            if policy == "Foreground" and "foregroundDeletion" not in fins:
+                fins.append("foregroundDeletion")
+            if fins:
+                if not meta.get("deletionTimestamp"):
+                    meta["deletionTimestamp"] = now()
+                    meta["deletionGracePeriodSeconds"] = 0
+                meta["finalizers"] = fins
+                if _meta_sans_rv(obj) != _meta_sans_rv(old):
+                    self.store.write(rt.key, obj, created=False)
+                return json.loads(json.dumps(obj)), True
+            gone = self.store.remove(rt.key, ns, name)
+            assert gone is not None
+            self._after_delete(rt, gone)
+            return gone, False
+
+    def _finalize_delete(self, rt: ResourceType, obj: Obj) -> None:
+        meta = obj["metadata"]
+        gone = self.store.remove(rt.key, meta.get("namespace", ""), meta["name"])
+        if gone is not None:
+            self._after_delete(rt, gone)
+
+    def remove_now(self, rt: ResourceType, ns: str, name: str) -> None:
+        """Controllers' hard delete (namespace cleanup, GC): finalizers other than GC ones block it."""
+        with self.store.lock:
+            old = self.store.peek(rt.key, ns, name)
+            if old is None:
+                return
+            if old["metadata"].get("finalizers"):
+                if not old["metadata"].get("deletionTimestamp"):
+                    obj = json.loads(json.dumps(old))
+                    obj["metadata"]["deletionTimestamp"] = now()
+                    self.store.write(rt.key, obj, created=False)
+                return
+            gone = self.store.remove(rt.key, ns, name)
+            if gone is not None:
+                self._after_delete(rt, gone)
+
+    def _orphan(self, uid: str) -> None:
+        for key, obj in list(self.store.iter_all()):
+            refs = obj["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") == uid for r in refs):
+                new = json.loads(json.dumps(obj))
+                new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
+                if not new["metadata"]["ownerReferences"]:
+                    del new["metadata"]["ownerReferences"]
+                self.store.write(key, new, created=False)
+
+    # --- side effects -----------------------------------------------------------------------------
+
+    def _after_write(self, rt: ResourceType, obj: Obj) -> None:
+        if rt.kind == "CustomResourceDefinition" and rt.group == "apiextensions.k8s.io":
+            self.registry.register_crd(obj)
+            status = _crd_status(obj)
+            if obj.get("status") != status:
+                obj = json.loads(json.dumps(obj))
+                obj["status"] = status
+                self.store.write(rt.key, obj, created=False)
+
+    def _after_delete(self, rt: ResourceType, obj: Obj) -> None:
+        if rt.kind == "CustomResourceDefinition" and rt.group == "apiextensions.k8s.io":
+            spec = obj.get("spec") or {}
+            key = (str(spec.get("group", "")), str((spec.get("names") or {}).get("plural", "")))
+            self.registry.unregister_crd(obj["metadata"]["name"])
+            for o, _ in self.store.scan(key):
+                self.store.remove(key, o["metadata"].get("namespace", ""), o["metadata"]["name"])
+
+    # --- defaulting -------------------------------------------------------------------------------
+
+    def _defaults(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+        kind = rt.kind if rt.group in _BUILTIN_GROUPS else ""
+        spec = obj.get("spec")
+        if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job") and not isinstance(spec,
+                                                                                                      dict):
+            raise invalid(rt, obj["metadata"]["name"], "spec", "Required value")
+        if kind == "Secret":
+            string_data = obj.pop("stringData", None)
+            if string_data:
+                data = obj.setdefault("data", {}) or {}
+                obj["data"] = data
+                for k, v in string_data.items():
+                    data[k] = base64.b64encode(str(v).encode()).decode()
+            for k, v in (obj.get("data") or {}).items():
+                try:
+                    base64.b64decode(v, validate=True)
+                except (ValueError, TypeError) as e:
+                    raise invalid(rt, obj["metadata"]["name"], f"data[{k}]",
+                                  "Invalid value: illegal base64 data") from e
+            obj.setdefault("type", "Opaque")
+        elif kind == "Namespace":
+            meta = obj["metadata"]
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            if old is not None and "status" in old:
+                obj["status"] = old["status"]
+            else:
+                obj.setdefault("status", {}).setdefault("phase", "Active")
+        elif kind == "Deployment":
+            assert isinstance(spec, dict)
+            _template_required(rt, obj)
+            spec.setdefault("replicas", 1)
+            spec.setdefault("revisionHistoryLimit", 10)
+            spec.setdefault("progressDeadlineSeconds", 600)
+            strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+            if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+                strategy["type"] = "RollingUpdate"
+                strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
+        elif kind == "ReplicaSet":
+            assert isinstance(spec, dict)
+            spec.setdefault("replicas", 1)
+        elif kind == "StatefulSet":
+            assert isinstance(spec, dict)
+            _template_required(rt, obj)
+            spec.setdefault("replicas", 1)
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("revisionHistoryLimit", 10)
+            us = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+            if us.get("type", "RollingUpdate") == "RollingUpdate":
+                us["type"] = "RollingUpdate"
+                us.setdefault("rollingUpdate", {"partition": 0})
+        elif kind == "DaemonSet":
+            assert isinstance(spec, dict)
+            _template_required(rt, obj)
+            spec.setdefault("revisionHistoryLimit", 10)
+            us = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+            if us.get("type", "RollingUpdate") == "RollingUpdate":
+                us["type"] = "RollingUpdate"
+                us.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
+        elif kind == "Job":
+            assert isinstance(spec, dict)
+            if "completions" not in spec and "parallelism" not in spec:
+                spec["completions"] = 1
+            spec.setdefault("parallelism", 1)
+            spec.setdefault("backoffLimit", 6)
+            spec.setdefault("completionMode", "NonIndexed")
+            spec.setdefault("suspend", False)
+        elif kind == "Pod":
+            pspec = obj.get("spec")
+            if not isinstance(pspec, dict) or not pspec.get("containers"):
+                raise invalid(rt, obj["metadata"]["name"], "spec.containers", "Required value")
+            pspec.setdefault("restartPolicy", "Always")
+            pspec.setdefault("dnsPolicy", "ClusterFirst")
+            pspec.setdefault("schedulerName", "default-scheduler")
+            pspec.setdefault("terminationGracePeriodSeconds", 30)
+            if old is None:
+                obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        elif kind == "Service":
+            sspec = obj.setdefault("spec", {})
+            sspec.setdefault("type", "ClusterIP")
+            sspec.setdefault("sessionAffinity", "None")
+            for p in sspec.get("ports") or []:
+                p.setdefault("protocol", "TCP")
+                if sspec["type"] != "ExternalName":
+                    p.setdefault("targetPort", p.get("port"))
+            if old is not None:
+                ospec = old.get("spec") or {}
+                for k in ("clusterIP", "clusterIPs"):
+                    if k in ospec and not sspec.get(k):
+                        sspec[k] = ospec[k]
+                for p in sspec.get("ports") or []:
+                    op = next((x for x in ospec.get("ports") or [] if x.get("port") == p.get("port")), None)
+                    if op and "nodePort" in op and "nodePort" not in p and sspec["type"] != "ClusterIP":
+                        p["nodePort"] = op["nodePort"]
+            if self.service_allocator is not None:
+                self.service_allocator(obj)
+            if old is None:
+                obj["status"] = {"loadBalancer": {}}
+        elif kind == "PersistentVolumeClaim" and old is None:
+            obj["status"] = {"phase": "Bound", "accessModes": (spec or {}).get("accessModes", []),
+                             "capacity": ((spec or {}).get("resources") or {}).get("requests", {})}
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def record_event(self, involved: Obj, etype: str, reason: str, message: str,
+                     component: str = "sandbox") -> None:
+        """Emit (or bump the count of) a core/v1 Event about ``involved``."""
+        meta = involved["metadata"]
+        ns = meta.get("namespace") or "default"
+        ev_rt = self.rt("", "v1", "events")
+        with self._event_lock, self.store.lock:
+            for ev, _ in self.store.scan(ev_rt.key, ns):
+                io = ev.get("involvedObject") or {}
+                if io.get("uid") == meta.get("uid") and ev.get("reason") == reason:
+                    new = json.loads(json.dumps(ev))
+                    new["count"] = int(ev.get("count", 1)) + 1
+                    new["lastTimestamp"] = now()
+                    new["message"] = message
+                    self.store.write(ev_rt.key, new, created=False)
+                    return
+            ts = now()
+            body = {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": ns},
+                "involvedObject": {"kind": involved.get("kind"), "apiVersion": involved.get("apiVersion"),
+                                   "name": meta["name"], "namespace": meta.get("namespace"),
+                                   "uid": meta.get("uid"),
+                                   "resourceVersion": meta.get("resourceVersion")},
+                "reason": reason, "message": message, "type": etype, "count": 1,
+                "firstTimestamp": ts, "lastTimestamp": ts,
+                "source": {"component": component, "host": NODE_NAME},
+                "reportingComponent": component, "reportingInstance": NODE_NAME,
+            }
+            try:
+                self.create(ev_rt, ns, body)
+            except ApiError:
+                pass  # the namespace is going away; nothing to report into
+
+
+_BUILTIN_GROUPS = frozenset({"", "apps", "batch", "networking.k8s.io", "policy", "autoscaling",
+                             "rbac.authorization.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io",
+                             "discovery.k8s.io", "events.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
+                             "admissionregistration.k8s.io", "apiregistration.k8s.io",
+                             "certificates.k8s.io"})
+
+
+def _template_required(rt: ResourceType, obj: Obj) -> None:
+    spec = obj["spec"]
+    name = obj["metadata"]["name"]
+    if not isinstance(spec.get("selector"), dict):
+        raise invalid(rt, name, "spec.selector", "Required value")
+    tmpl = spec.get("template")
+    if not isinstance(tmpl, dict) or not (tmpl.get("spec") or {}).get("containers"):
+        raise invalid(rt, name, "spec.template.spec.containers", "Required value")
+
+
+def _crd_status(crd: Obj) -> Obj:
+    spec = crd.get("spec") or {}
+    ts = now()
+    names = dict(spec.get("names") or {})
+    names.setdefault("singular", str(names.get("kind", "")).lower())
+    names.setdefault("listKind", f"{names.get('kind', '')}List")
+    return {
+        "acceptedNames": names,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found", "lastTransitionTime": ts},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime": ts},
+        ],
+        "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
+    }
+
+
+def _node() -> Obj:
+    ts = now()
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": NODE_NAME, "labels": {
+            "kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "node-role.kubernetes.io/control-plane": ""}},
+        "spec": {"podCIDR": "10.244.0.0/24"},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                          {"type": "Hostname", "address": NODE_NAME}],
+            "capacity": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "kubelet is posting ready status", "lastHeartbeatTime": ts,
+                            "lastTransitionTime": ts}],
+            "nodeInfo": {"kubeletVersion": "v1.32.0-sandbox", "operatingSystem": "linux",
+                         "architecture": "amd64", "containerRuntimeVersion": "sandbox://1.0"},
+        },
+    }

@@ -1,0 +1,152 @@
+"""Fault injection: slow or failing API calls, write conflicts, pods that never get Ready or crash-loop."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from prjdevops.errors import SandboxError
+
+from .selectors import LabelSelector
+
+KINDS = ("latency", "error", "conflict", "never_ready", "crash_loop")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault.
+
+    * ``latency``: sleep ``seconds`` before answering requests matching ``method``/``path`` (regexes).
+    * ``error``: answer ``status`` (default 503) to a ``ratio`` of matching requests.
+    * ``conflict``: answer 409 Conflict to matching writes (POST/PUT/PATCH/DELETE).
+    * ``never_ready``: pods in ``namespace`` whose name starts with ``name_prefix`` and/or match
+      ``label_selector`` run but never pass readiness.
+    * ``crash_loop``: the same pods crash-loop (waiting CrashLoopBackOff, restartCount grows).
+
+    ``count`` limits how many times a request fault fires (None = until removed).
+    """
+
+    kind: str
+    seconds: float = 0.0
+    status: int = 503
+    ratio: float = 1.0
+    method: str | None = None
+    path: str | None = None
+    namespace: str | None = None
+    name_prefix: str | None = None
+    label_selector: str | None = None
+    count: int | None = None
+    message: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SandboxError(f"unknown fault kind {self.kind!r} (one of {', '.join(KINDS)})")
+        if not 0.0 <= self.ratio <= 1.0:
+            raise SandboxError(f"fault ratio must be within 0..1, got {self.ratio}")
+        if self.kind == "error" and not 400 <= self.status <= 599:
+            raise SandboxError(f"error fault status must be a 4xx/5xx code, got {self.status}")
+        for rx in (self.method, self.path):
+            if rx is not None:
+                try:
+                    re.compile(rx)
+                except re.error as e:
+                    raise SandboxError(f"bad fault regex {rx!r}: {e}") from e
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        """Build from a JSON object (the HTTP control API); unknown keys are refused."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names - {"id"}
+        if unknown:
+            raise SandboxError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        if "kind" not in data:
+            raise SandboxError("a fault needs a 'kind'")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def matches_request(self, method: str, path: str) -> bool:
+        if self.method is not None and not re.fullmatch(self.method, method, re.IGNORECASE):
+            return False
+        return self.path is None or re.search(self.path, path) is not None
+
+    def matches_pod(self, pod: dict[str, Any]) -> bool:
+        meta = pod.get("metadata") or {}
+        if self.namespace is not None and meta.get("namespace") != self.namespace:
+            return False
+        if self.name_prefix is not None and not str(meta.get("name", "")).startswith(self.name_prefix):
+            return False
+        return self.label_selector is None or LabelSelector.parse(self.label_selector).matches(
+            meta.get("labels") or {})
+
+
+@dataclass
+class FaultSet:
+    """The active faults; thread-safe. ``add`` returns an id for ``remove``."""
+
+    _faults: dict[int, Fault] = field(default_factory=dict)
+    _left: dict[int, int] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def add(self, fault: Fault) -> int:
+        with self._lock:
+            fid = next(self._ids)
+            self._faults[fid] = fault
+            if fault.count is not None:
+                self._left[fid] = fault.count
+            return fid
+
+    def remove(self, fid: int) -> bool:
+        with self._lock:
+            self._left.pop(fid, None)
+            return self._faults.pop(fid, None) is not None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._left.clear()
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [{"id": fid, **asdict(f)} for fid, f in self._faults.items()]
+
+    def __len__(self) -> int:
+        return len(self._faults)
+
+    def for_request(self, method: str, path: str) -> list[Fault]:
+        """Request faults that fire now (counts are consumed here)."""
+        if not self._faults:
+            return []
+        fired: list[Fault] = []
+        with self._lock:
+            for fid, f in list(self._faults.items()):
+                if f.kind not in ("latency", "error", "conflict"):
+                    continue
+                if f.kind == "conflict" and method not in WRITE_METHODS:
+                    continue
+                if not f.matches_request(method, path):
+                    continue
+                if f.kind == "error" and f.ratio < 1.0 and self._rng.random() >= f.ratio:
+                    continue
+                fired.append(f)
+                if fid in self._left:
+                    self._left[fid] -= 1
+                    if self._left[fid] <= 0:
+                        del self._left[fid]
+                        del self._faults[fid]
+        return fired
+
+    def pod_fault(self, pod: dict[str, Any]) -> Fault | None:
+        """The never_ready/crash_loop fault that applies to a pod, if any."""
+        if not self._faults:
+            return None
+        with self._lock:
+            for f in self._faults.values():
+                if f.kind in ("never_ready", "crash_loop") and f.matches_pod(pod):
+                    return f
+        return None

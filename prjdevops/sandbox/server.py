@@ -1,0 +1,589 @@
+"""HTTP front end: routing, discovery, bodies (JSON/YAML/protobuf), lists, watches, faults, control API.
+
+Answers are always JSON (clients that send protobuf also accept JSON back). Errors are Kubernetes
+``Status`` objects; a bug becomes a 500 Status, never a traceback on the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from prjdevops.errors import SandboxError
+
+from .api import Api, ApiError, not_found
+from .faults import Fault
+from .protobuf import ProtobufError
+from .protobuf import decode as decode_protobuf
+from .resources import ResourceType
+from .selectors import FieldSelector, LabelSelector, SelectorError
+from .store import Gone, Obj, dumps
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
+
+log = logging.getLogger("prjdevops.sandbox")
+
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "sandbox",
+           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
+           "compiler": "gc", "platform": "linux/amd64"}
+BOOKMARK_SECONDS = 5.0
+MAX_BODY = 64 * 1024 * 1024
+JSON = "application/json"
+
+
+class Server(ThreadingHTTPServer):
+    """Threaded HTTP server bound to loopback; watch threads are daemons so stop never hangs."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.stopping = threading.Event()
+        super().__init__(addr, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; HTTP/1.1 keep-alive."""
+
+    protocol_version = "HTTP/1.1"
+    server: Server
+    server_version = "prjdevops-sandbox"
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        # Without this every small response waits ~40 ms for the client's delayed ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch("OPTIONS")
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                line = self.rfile.readline(1024)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(8)
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            raise ApiError(413, "request entity too large", reason="RequestEntityTooLarge")
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, code: int, body: bytes, ctype: str = JSON) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_obj(self, code: int, obj: Any) -> None:
+        self._send(code, dumps(obj))
+
+    def _dispatch(self, method: str) -> None:
+        sb = self.server.sandbox
+        url = urlsplit(self.path)
+        path = url.path
+        params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            self._send_obj(400, ApiError(400, "malformed request body framing").status())
+            return
+        except ApiError as e:
+            self._send_obj(e.code, e.status())
+            return
+        try:
+            if path.startswith("/sandbox/") or path == "/sandbox":
+                self._control(method, path, body)
+                return
+            for fault in sb.faults.for_request(method, path):
+                if fault.kind == "latency":
+                    time.sleep(fault.seconds)
+                elif fault.kind == "error":
+                    raise ApiError(fault.status, fault.message or f"sandbox injected fault: HTTP {fault.status}")
+                elif fault.kind == "conflict":
+                    raise ApiError(409, fault.message or "Operation cannot be fulfilled: the object has been "
+                                   "modified; please apply your changes to the latest version and try again")
+            self._route(method, path, params, body)
+        except ApiError as e:
+            self._send_obj(e.code, e.status())
+        except (ProtobufError, SelectorError, SandboxError) as e:
+            self._send_obj(400, ApiError(400, str(e)).status())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as e:  # keep serving; the log has the traceback, the wire gets a Status
+            log.exception("internal error on %s %s", method, self.path)
+            try:
+                self._send_obj(500, ApiError(500, f"internal error: {type(e).__name__}: {e}").status())
+            except OSError:
+                self.close_connection = True
+
+    # --- control API ----------------------------------------------------------------------------
+
+    def _control(self, method: str, path: str, body: bytes) -> None:
+        sb = self.server.sandbox
+        parts = [p for p in path.split("/") if p][1:]
+        data = _json_body(body) if body else {}
+        if parts == ["faults"]:
+            if method == "GET":
+                return self._send_obj(200, {"faults": sb.faults.list()})
+            if method == "POST":
+                if not isinstance(data, dict):
+                    raise ApiError(400, "a fault must be a JSON object")
+                fid = sb.faults.add(Fault.from_json(data))
+                sb.controllers.kick()
+                return self._send_obj(201, {"id": fid})
+            if method == "DELETE":
+                sb.faults.clear()
+                sb.controllers.kick()
+                return self._send_obj(200, {"faults": []})
+            raise ApiError(405, f"{method} is not supported on /sandbox/faults")
+        if len(parts) == 2 and parts[0] == "faults":
+            if method != "DELETE":
+                raise ApiError(405, f"{method} is not supported on /sandbox/faults/<id>")
+            if not parts[1].isdigit() or not sb.faults.remove(int(parts[1])):
+                raise ApiError(404, f"fault {parts[1]} not found")
+            sb.controllers.kick()
+            return self._send_obj(200, {"removed": int(parts[1])})
+        if parts == ["controllers"]:
+            if method == "POST":
+                if not isinstance(data, dict):
+                    raise ApiError(400, "expected a JSON object")
+                for name in data.get("enable", []) if isinstance(data.get("enable"), list) else []:
+                    sb.controllers.enable(str(name))
+                for name in data.get("disable", []) if isinstance(data.get("disable"), list) else []:
+                    sb.controllers.disable(str(name))
+                for name, on in data.items():
+                    if name not in ("enable", "disable"):
+                        sb.controllers.set(str(name), bool(on))
+            elif method != "GET":
+                raise ApiError(405, f"{method} is not supported on /sandbox/controllers")
+            return self._send_obj(200, sb.controllers.state())
+        if parts == ["save"] and method == "POST":
+            sb.store.save()
+            return self._send_obj(200, {"saved": str(sb.store.state_file) if sb.store.state_file else None})
+        if parts == ["info"] and method == "GET":
+            return self._send_obj(200, {"url": sb.url, "resourceVersion": sb.store.resource_version,
+                                        "stateFile": str(sb.store.state_file) if sb.store.state_file else None})
+        raise ApiError(404, "the server could not find the requested resource")
+
+    # --- routing --------------------------------------------------------------------------------
+
+    def _route(self, method: str, path: str, params: dict[str, str], body: bytes) -> None:
+        api = self.server.sandbox.api
+        reg = api.registry
+        segs = [s for s in path.split("/") if s]
+        if method in ("GET", "HEAD") and path in ("/version", "/version/"):
+            return self._send_obj(200, VERSION)
+        if method in ("GET", "HEAD") and segs and segs[0] in ("healthz", "livez", "readyz"):
+            return self._send(200, b"ok", "text/plain; charset=utf-8")
+        if segs[:1] == ["openapi"]:
+            if segs == ["openapi", "v2"] and method in ("GET", "HEAD"):
+                # An empty document makes Helm/kubectl skip client-side schema validation.
+                return self._send(200, b"", "application/octet-stream")
+            raise ApiError(404, "the server could not find the requested resource")
+        if segs == ["api"]:
+            self._only_get(method)
+            return self._send_obj(200, {"kind": "APIVersions", "versions": ["v1"],
+                                        "serverAddressByClientCIDRs": [
+                                            {"clientCIDR": "0.0.0.0/0",
+                                             "serverAddress": f"127.0.0.1:{self.server.server_port}"}]})
+        if segs == ["apis"]:
+            self._only_get(method)
+            groups = [_api_group(g, vs) for g, vs in reg.group_versions().items() if g]
+            return self._send_obj(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        if segs[:1] == ["api"] and len(segs) >= 2:
+            group, version, rest = "", segs[1], segs[2:]
+            if version != "v1":
+                raise ApiError(404, "the server could not find the requested resource")
+        elif segs[:1] == ["apis"] and len(segs) >= 2:
+            gvs = reg.group_versions()
+            if segs[1] not in gvs:
+                raise ApiError(404, "the server could not find the requested resource")
+            if len(segs) == 2:
+                self._only_get(method)
+                return self._send_obj(200, {"kind": "APIGroup", "apiVersion": "v1",
+                                            **_api_group(segs[1], gvs[segs[1]])})
+            group, version, rest = segs[1], segs[2], segs[3:]
+            if version not in gvs[segs[1]]:
+                raise ApiError(404, "the server could not find the requested resource")
+        else:
+            raise ApiError(404, "the server could not find the requested resource")
+        if not rest:
+            self._only_get(method)
+            resources = [d for rt in sorted(reg.resources(group, version), key=lambda r: r.plural)
+                         for d in rt.discovery()]
+            return self._send_obj(200, {"kind": "APIResourceList", "apiVersion": "v1",
+                                        "groupVersion": f"{group}/{version}" if group else version,
+                                        "resources": resources})
+        watch = False
+        if rest[0] == "watch":
+            watch, rest = True, rest[1:]
+        ns = ""
+        if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+            ns, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            raise ApiError(404, "the server could not find the requested resource")
+        rt = reg.lookup(group, version, rest[0])
+        if rt is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        if ns and not rt.namespaced:
+            raise ApiError(404, "the server could not find the requested resource")
+        name = rest[1] if len(rest) >= 2 else None
+        sub = rest[2] if len(rest) == 3 else ""
+        if sub and sub not in rt.subresources and not (sub == "log" and rt.kind == "Pod") and not (
+                sub == "finalize" and rt.kind == "Namespace"):
+            raise ApiError(404, "the server could not find the requested resource")
+        if watch or (method == "GET" and name is None and params.get("watch") in ("true", "1")):
+            if method != "GET":
+                raise ApiError(405, f"{method} is not allowed for watch")
+            fs = params.get("fieldSelector")
+            if name:
+                fs = f"metadata.name={name}" + (f",{fs}" if fs else "")
+            return self._watch(rt, ns, params, fs)
+        if name is None:
+            return self._collection(method, rt, ns, params, body)
+        return self._item(method, rt, ns, name, sub, params, body)
+
+    @staticmethod
+    def _only_get(method: str) -> None:
+        if method not in ("GET", "HEAD"):
+            raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
+
+    def _out(self, rt: ResourceType, obj: Obj) -> Obj:
+        if obj.get("apiVersion") != rt.group_version:
+            obj = dict(obj)
+            obj["apiVersion"] = rt.group_version
+        return obj
+
+    def _raw_out(self, rt: ResourceType, obj: Obj, raw: bytes) -> bytes:
+        return raw if obj.get("apiVersion") == rt.group_version else dumps(self._out(rt, obj))
+
+    # --- collections ----------------------------------------------------------------------------
+
+    def _collection(self, method: str, rt: ResourceType, ns: str, params: dict[str, str], body: bytes) -> None:
+        api = self.server.sandbox.api
+        dry = "dryRun" in params and params["dryRun"] != ""
+        if method in ("GET", "HEAD"):
+            return self._list(rt, ns, params)
+        if method == "POST":
+            if rt.namespaced and not ns:
+                raise ApiError(405, f"POST is not allowed on cluster-wide {rt.plural}; use a namespace")
+            obj = self._parse(body, self.headers.get("Content-Type", ""))
+            created = api.create(rt, ns, obj, dry_run=dry)
+            return self._send_obj(201, self._out(rt, created))
+        if method == "DELETE":
+            if "deletecollection" not in rt.verbs:
+                raise ApiError(405, f"the server does not allow this method on the requested resource "
+                                    f"({rt.plural})")
+            ls = LabelSelector.parse(params.get("labelSelector"))
+            fsel = FieldSelector.parse(params.get("fieldSelector"))
+            opts = self._delete_options(body)
+            deleted = []
+            for obj, _ in self.server.sandbox.store.scan(rt.key, ns or None):
+                if ls.matches(obj["metadata"].get("labels") or {}) and fsel.matches(obj):
+                    gone, _ = api.delete(rt, ns or obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
+                                         opts, propagation=params.get("propagationPolicy"), dry_run=dry)
+                    deleted.append(self._out(rt, gone))
+            return self._send_obj(200, {"kind": rt.list_kind, "apiVersion": rt.group_version,
+                                        "metadata": {"resourceVersion": str(self.server.sandbox.store.resource_version)},
+                                        "items": deleted})
+        raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
+
+    def _list(self, rt: ResourceType, ns: str, params: dict[str, str]) -> None:
+        store = self.server.sandbox.store
+        ls = LabelSelector.parse(params.get("labelSelector"))
+        fsel = FieldSelector.parse(params.get("fieldSelector"))
+        with store.lock:
+            rv = store.resource_version
+            items = [self._raw_out(rt, o, raw) for o, raw in store.scan(rt.key, ns or None)
+                     if (ls.empty or ls.matches(o["metadata"].get("labels") or {})) and fsel.matches(o)]
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        start = 0
+        if params.get("continue"):
+            try:
+                tok = json.loads(base64.urlsafe_b64decode(params["continue"].encode()))
+                start, rv = int(tok["o"]), int(tok["rv"])
+                meta["resourceVersion"] = str(rv)
+            except (ValueError, KeyError, TypeError) as e:
+                raise ApiError(400, "invalid continue token") from e
+        limit = int(params["limit"]) if params.get("limit", "").isdigit() else 0
+        end = len(items) if limit <= 0 else start + limit
+        page = items[start:end]
+        if end < len(items):
+            meta["continue"] = base64.urlsafe_b64encode(dumps({"o": end, "rv": rv})).decode()
+            meta["remainingItemCount"] = len(items) - end
+        head = dumps({"kind": rt.list_kind, "apiVersion": rt.group_version, "metadata": meta})
+        self._send(200, head[:-1] + b',"items":[' + b",".join(page) + b"]}")
+
+    # --- items ----------------------------------------------------------------------------------
+
+    def _item(self, method: str, rt: ResourceType, ns: str, name: str, sub: str, params: dict[str, str],
+              body: bytes) -> None:
+        sb = self.server.sandbox
+        api = sb.api
+        dry = "dryRun" in params and params["dryRun"] != ""
+        if rt.namespaced and not ns:
+            raise ApiError(404, "the server could not find the requested resource")
+        if sub == "log":
+            if method != "GET":
+                raise ApiError(405, "only GET is allowed on pods/log")
+            api.get(rt, ns, name)
+            return self._send(200, b"", "text/plain")
+        if sub == "scale":
+            return self._scale(method, rt, ns, name, params, body)
+        if method in ("GET", "HEAD"):
+            with sb.store.lock:
+                obj = sb.store.peek(rt.key, ns, name)
+                raw = sb.store.raw(rt.key, ns, name)
+            if obj is None or raw is None:
+                raise not_found(rt, name)
+            return self._send(200, self._raw_out(rt, obj, raw))
+        if method == "PUT":
+            obj = self._parse(body, self.headers.get("Content-Type", ""))
+            if sub == "finalize":
+                sub = ""
+            return self._send_obj(200, self._out(rt, api.update(rt, ns, name, obj, subresource=sub, dry_run=dry)))
+        if method == "PATCH":
+            ctype = self.headers.get("Content-Type", "")
+            patch = self._parse(body, ctype, patch=True)
+            obj, created = api.patch(rt, ns, name, ctype, patch, subresource=sub,
+                                     field_manager=params.get("fieldManager"),
+                                     force=params.get("force") == "true", dry_run=dry)
+            return self._send_obj(201 if created else 200, self._out(rt, obj))
+        if method == "DELETE":
+            if sub:
+                raise ApiError(405, "DELETE is not allowed on a subresource")
+            opts = self._delete_options(body)
+            policy = params.get("propagationPolicy")
+            if params.get("gracePeriodSeconds") is not None:
+                opts.setdefault("gracePeriodSeconds", params["gracePeriodSeconds"])
+            obj, pending = api.delete(rt, ns, name, opts, propagation=policy, dry_run=dry)
+            if pending or dry:
+                return self._send_obj(200 if not pending else 202 if rt.kind == "Namespace" else 200,
+                                      self._out(rt, obj))
+            return self._send_obj(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                        "status": "Success",
+                                        "details": {"name": name, "group": rt.group, "kind": rt.plural,
+                                                    "uid": obj["metadata"].get("uid")}})
+        raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
+
+    def _scale(self, method: str, rt: ResourceType, ns: str, name: str, params: dict[str, str],
+               body: bytes) -> None:
+        from .selectors import selector_string  # local: only the scale path needs it
+
+        api = self.server.sandbox.api
+        obj = api.get(rt, ns, name)
+
+        def scale_of(o: Obj) -> Obj:
+            return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                    "metadata": {"name": name, "namespace": ns, "uid": o["metadata"]["uid"],
+                                 "resourceVersion": o["metadata"]["resourceVersion"],
+                                 "creationTimestamp": o["metadata"].get("creationTimestamp")},
+                    "spec": {"replicas": int((o.get("spec") or {}).get("replicas", 1))},
+                    "status": {"replicas": int((o.get("status") or {}).get("replicas", 0)),
+                               "selector": selector_string((o.get("spec") or {}).get("selector"))}}
+        if method == "GET":
+            return self._send_obj(200, scale_of(obj))
+        if method not in ("PUT", "PATCH"):
+            raise ApiError(405, f"{method} is not allowed on the scale subresource")
+        current = scale_of(obj)
+        ctype = self.headers.get("Content-Type", "")
+        data = self._parse(body, ctype, patch=method == "PATCH")
+        if method == "PUT":
+            new_scale = data
+            rv = ((data or {}).get("metadata") or {}).get("resourceVersion")
+            if rv and rv != obj["metadata"]["resourceVersion"]:
+                from .api import conflict
+                raise conflict(rt, name)
+        else:
+            from .patch import json_patch, merge_patch
+            ct = ctype.split(";")[0].strip()
+            new_scale = json_patch(current, data) if ct == "application/json-patch+json" else merge_patch(current, data)
+        try:
+            replicas = int(((new_scale or {}).get("spec") or {}).get("replicas"))
+        except (TypeError, ValueError) as e:
+            raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Required value') from e
+        if replicas < 0:
+            raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
+                                f"{replicas}: must be greater than or equal to 0")
+        obj.setdefault("spec", {})["replicas"] = replicas
+        updated = api.update(rt, ns, name, obj, check_rv=False)
+        return self._send_obj(200, scale_of(updated))
+
+    # --- watch ----------------------------------------------------------------------------------
+
+    def _watch(self, rt: ResourceType, ns: str, params: dict[str, str], fs: str | None) -> None:
+        store = self.server.sandbox.store
+        ls = LabelSelector.parse(params.get("labelSelector"))
+        fsel = FieldSelector.parse(fs)
+        rv_param = params.get("resourceVersion", "")
+        send_initial = params.get("sendInitialEvents") == "true"
+        bookmarks = params.get("allowWatchBookmarks") == "true"
+        try:
+            timeout = float(params.get("timeoutSeconds") or 1800)
+        except ValueError as e:
+            raise ApiError(400, "timeoutSeconds must be a number") from e
+        if send_initial and not bookmarks:
+            raise ApiError(422, "sendInitialEvents requires allowWatchBookmarks=true")
+
+        def wanted(o: Obj) -> bool:
+            meta = o["metadata"]
+            if ns and meta.get("namespace") != ns:
+                return False
+            return (ls.empty or ls.matches(meta.get("labels") or {})) and fsel.matches(o)
+
+        initial: list[bytes] = []
+        with store.lock:
+            current = store.resource_version
+            if send_initial or rv_param in ("", "0"):
+                initial = [self._raw_out(rt, o, raw) for o, raw in store.scan(rt.key, ns or None) if wanted(o)]
+                start = current
+            else:
+                try:
+                    start = int(rv_param)
+                except ValueError as e:
+                    raise ApiError(400, f"invalid resourceVersion {rv_param!r}") from e
+        self.send_response(200)
+        self.send_header("Content-Type", JSON)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.close_connection = True
+
+        def emit(etype: str, raw: bytes) -> None:
+            line = b'{"type":"' + etype.encode() + b'","object":' + raw + b"}\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+            self.wfile.flush()
+
+        def bookmark(rv: int, initial_end: bool = False) -> None:
+            meta: Obj = {"resourceVersion": str(rv)}
+            if initial_end:
+                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            emit("BOOKMARK", dumps({"kind": rt.kind, "apiVersion": rt.group_version, "metadata": meta}))
+
+        try:
+            for raw in initial:
+                emit("ADDED", raw)
+            if send_initial:
+                bookmark(start, initial_end=True)
+            deadline = time.monotonic() + timeout
+            last_emit = time.monotonic()
+            while not self.server.stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    events = store.events_after(start, min(left, 1.0))
+                except Gone as e:
+                    emit("ERROR", dumps(ApiError(410, str(e), reason="Expired").status()))
+                    break
+                for ev in events:
+                    start = ev.rv
+                    if ev.key == rt.key and wanted(ev.obj):
+                        emit(ev.type, self._raw_out(rt, ev.obj, ev.raw))
+                        last_emit = time.monotonic()
+                if bookmarks and time.monotonic() - last_emit >= BOOKMARK_SECONDS:
+                    bookmark(start)
+                    last_emit = time.monotonic()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
+
+    # --- bodies ---------------------------------------------------------------------------------
+
+    def _parse(self, body: bytes, ctype: str, patch: bool = False) -> Any:
+        ct = ctype.split(";")[0].strip().lower()
+        if not body:
+            raise ApiError(400, "the request body is empty")
+        if ct == "application/vnd.kubernetes.protobuf":
+            return decode_protobuf(body)
+        if ct in ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml"):
+            try:
+                return json.loads(body)
+            except ValueError:
+                try:
+                    return yaml.safe_load(body)
+                except yaml.YAMLError as e:
+                    raise ApiError(400, f"error decoding YAML: {str(e).splitlines()[0]}") from e
+        if ct not in ("", JSON, "*/*") and not (patch and ct.endswith("json")):
+            raise ApiError(415, f"the body of the request was in an unknown format - accepted media types "
+                                f"include: application/json, application/yaml, "
+                                f"application/vnd.kubernetes.protobuf (got {ct})")
+        return _json_body(body)
+
+    def _delete_options(self, body: bytes) -> Obj:
+        if not body:
+            return {}
+        if body.startswith(b"k8s\x00"):
+            return decode_protobuf(body)
+        opts = _json_body(body)
+        if not isinstance(opts, dict):
+            raise ApiError(400, "DeleteOptions must be an object")
+        return opts
+
+
+def _json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"error decoding request body as JSON: {e}") from e
+
+
+def _api_group(group: str, versions: list[str]) -> Obj:
+    vs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"name": group, "versions": vs, "preferredVersion": vs[0]}
+
+
+def make_server(sandbox: Sandbox, host: str, port: int) -> Server:
+    return Server((host, port), sandbox)
+
+
+__all__ = ["Api", "Handler", "Server", "make_server"]
