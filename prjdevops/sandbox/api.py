@@ -7,6 +7,7 @@ Every method raises :class:`ApiError` for what the real API server answers with 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import datetime as dt
 import ipaddress
@@ -75,6 +76,11 @@ def invalid(rt: ResourceType, name: str, field: str, what: str) -> ApiError:
     return ApiError(422, f'{kind} "{name}" is invalid: {field}: {what}',
                     details={"name": name, "group": rt.group, "kind": rt.kind,
                              "causes": [{"reason": "FieldValueInvalid", "message": what, "field": field}]})
+
+
+def _clone(obj: Obj) -> Obj:
+    out: Obj = json.loads(json.dumps(obj))
+    return out
 
 
 def _body_sans(obj: Obj) -> Obj:
@@ -228,7 +234,7 @@ class Api:
                 return obj
             self.store.write(rt.key, obj, created=True)
             self._after_write(rt, obj)
-            return json.loads(json.dumps(obj))
+            return _clone(obj)
 
     # --- update -----------------------------------------------------------------------------------
 
@@ -279,15 +285,15 @@ class Api:
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if _meta_sans_rv(new) == _meta_sans_rv(old) or dry_run:
             # No-op writes do not bump resourceVersion (as etcd3 storage skips them).
-            return json.loads(json.dumps(new))
+            return _clone(new)
         meta = new["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.kind != "Namespace":
             self.store.write(rt.key, new, created=False)
             self._finalize_delete(rt, new)
-            return json.loads(json.dumps(new))
+            return _clone(new)
         self.store.write(rt.key, new, created=False)
         self._after_write(rt, new)
-        return json.loads(json.dumps(new))
+        return _clone(new)
 
     def write_status(self, rt: ResourceType, obj: Obj) -> None:
         """Controllers' write path: replace an object as given if it changed (status included)."""
@@ -383,8 +389,8 @@ class Api:
             if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
             if dry_run:
-                return json.loads(json.dumps(old)), False
-            obj = json.loads(json.dumps(old))
+                return _clone(old), False
+            obj = _clone(old)
             meta = obj["metadata"]
             if rt.kind == "Namespace":
                 if not meta.get("deletionTimestamp"):
@@ -392,7 +398,7 @@ class Api:
                     meta["deletionGracePeriodSeconds"] = 0
                     obj.setdefault("status", {})["phase"] = "Terminating"
                     self.store.write(rt.key, obj, created=False)
-                return json.loads(json.dumps(obj)), True
+                return _clone(obj), True
             if policy == "Orphan":
                 self._orphan(meta["uid"])
             fins = list(meta.get("finalizers") or [])
@@ -405,7 +411,7 @@ class Api:
                 meta["finalizers"] = fins
                 if _meta_sans_rv(obj) != _meta_sans_rv(old):
                     self.store.write(rt.key, obj, created=False)
-                return json.loads(json.dumps(obj)), True
+                return _clone(obj), True
             gone = self.store.remove(rt.key, ns, name)
             assert gone is not None
             self._after_delete(rt, gone)
@@ -425,7 +431,7 @@ class Api:
                 return
             if old["metadata"].get("finalizers"):
                 if not old["metadata"].get("deletionTimestamp"):
-                    obj = json.loads(json.dumps(old))
+                    obj = _clone(old)
                     obj["metadata"]["deletionTimestamp"] = now()
                     self.store.write(rt.key, obj, created=False)
                 return
@@ -437,7 +443,7 @@ class Api:
         for key, obj in list(self.store.iter_all()):
             refs = obj["metadata"].get("ownerReferences") or []
             if any(r.get("uid") == uid for r in refs):
-                new = json.loads(json.dumps(obj))
+                new = _clone(obj)
                 new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
                 if not new["metadata"]["ownerReferences"]:
                     del new["metadata"]["ownerReferences"]
@@ -450,7 +456,7 @@ class Api:
             self.registry.register_crd(obj)
             status = _crd_status(obj)
             if obj.get("status") != status:
-                obj = json.loads(json.dumps(obj))
+                obj = _clone(obj)
                 obj["status"] = status
                 self.store.write(rt.key, obj, created=False)
 
@@ -578,7 +584,7 @@ class Api:
             for ev, _ in self.store.scan(ev_rt.key, ns):
                 io = ev.get("involvedObject") or {}
                 if io.get("uid") == meta.get("uid") and ev.get("reason") == reason:
-                    new = json.loads(json.dumps(ev))
+                    new = _clone(ev)
                     new["count"] = int(ev.get("count", 1)) + 1
                     new["lastTimestamp"] = now()
                     new["message"] = message
@@ -597,10 +603,9 @@ class Api:
                 "source": {"component": component, "host": NODE_NAME},
                 "reportingComponent": component, "reportingInstance": NODE_NAME,
             }
-            try:
+            # A namespace that is going away has nowhere to put the event.
+            with contextlib.suppress(ApiError):
                 self.create(ev_rt, ns, body)
-            except ApiError:
-                pass  # the namespace is going away; nothing to report into
 
 
 _BUILTIN_GROUPS = frozenset({"", "apps", "batch", "networking.k8s.io", "policy", "autoscaling",

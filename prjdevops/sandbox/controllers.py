@@ -8,6 +8,7 @@ kstatus watcher read.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import ipaddress
 import json
@@ -776,7 +777,7 @@ class Controllers:
                 "started": "running" in state, "restartCount": restarts, "state": state}
 
     @staticmethod
-    def _pod_ip(used: set[Any]) -> str:
+    def _pod_ip(used: builtins.set[Any]) -> str:
         for i in range(2, 65000):
             ip = f"10.244.{i // 250}.{i % 250 + 1}"
             if ip not in used:
@@ -827,10 +828,10 @@ class Controllers:
                 self._allocate_service(new)
                 self._write("", "services", new)
 
-    def _lb_ranges(self) -> list[list[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+    def _lb_ranges(self) -> list[list[Any]]:
         """Candidate addresses: MetalLB IPAddressPools if any exist, else the sandbox's lb_pool."""
         pools = self._objs("metallb.io", "ipaddresspools")
-        out: list[list[ipaddress.IPv4Address | ipaddress.IPv6Address]] = []
+        out: list[list[Any]] = []
         for pool in pools:
             for entry in (pool.get("spec") or {}).get("addresses") or []:
                 try:
@@ -916,15 +917,11 @@ class Controllers:
                 if not p["name"]:
                     del p["name"]
 
-            def addr(p: Obj) -> Obj:
-                return {"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName", NODE_NAME),
-                        "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns,
-                                      "uid": p["metadata"]["uid"]}}
             subset: Obj = {}
             if ready:
-                subset["addresses"] = [addr(p) for p in ready]
+                subset["addresses"] = [_address(p) for p in ready]
             if unready:
-                subset["notReadyAddresses"] = [addr(p) for p in unready]
+                subset["notReadyAddresses"] = [_address(p) for p in unready]
             if subset:
                 subset["ports"] = ports
             labels = dict(svc["metadata"].get("labels") or {})
@@ -967,6 +964,13 @@ class Controllers:
             if k not in body and k not in ("metadata", "apiVersion", "kind"):
                 del new[k]
         self._write(rt.group, rt.plural, new)
+
+
+def _address(p: Obj) -> Obj:
+    meta = p["metadata"]
+    return {"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName", NODE_NAME),
+            "targetRef": {"kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
+                          "uid": meta["uid"]}}
 
 
 def _ordinal(pod_name: str, sts_name: str) -> int:

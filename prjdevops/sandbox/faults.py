@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import random
 import re
@@ -111,14 +112,14 @@ class FaultSet:
             self._faults.clear()
             self._left.clear()
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         with self._lock:
             return [{"id": fid, **asdict(f)} for fid, f in self._faults.items()]
 
     def __len__(self) -> int:
         return len(self._faults)
 
-    def for_request(self, method: str, path: str) -> list[Fault]:
+    def for_request(self, method: str, path: str) -> builtins.list[Fault]:
         """Request faults that fire now (counts are consumed here)."""
         if not self._faults:
             return []

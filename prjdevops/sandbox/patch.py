@@ -251,8 +251,8 @@ def apply(live: Obj | None, applied: Obj, previous: Obj | None) -> Obj:
     Field ownership between several managers is not tracked (no apply conflicts are raised).
     """
     if live is None:
-        return strip_directives(copy.deepcopy(applied))
+        fresh: Obj = strip_directives(copy.deepcopy(applied))
+        return fresh
     base = _prune(live, previous, applied) if previous is not None else live
-    merged = strategic_merge(base, applied)
-    assert isinstance(merged, dict)
+    merged: Obj = strategic_merge(base, applied)
     return merged

@@ -15,7 +15,9 @@ class SelectorError(ValueError):
 
 def _split(expr: str) -> list[str]:
     # Commas separate requirements except inside "in (a,b)" sets.
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in expr:
         if ch == "(":
             depth += 1

@@ -67,7 +67,7 @@ class Handler(BaseHTTPRequestHandler):
         # Without this every small response waits ~40 ms for the client's delayed ACK.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -331,8 +331,9 @@ class Handler(BaseHTTPRequestHandler):
                     gone, _ = api.delete(rt, ns or obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
                                          opts, propagation=params.get("propagationPolicy"), dry_run=dry)
                     deleted.append(self._out(rt, gone))
+            rv = str(self.server.sandbox.store.resource_version)
             return self._send_obj(200, {"kind": rt.list_kind, "apiVersion": rt.group_version,
-                                        "metadata": {"resourceVersion": str(self.server.sandbox.store.resource_version)},
+                                        "metadata": {"resourceVersion": rv},
                                         "items": deleted})
         raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
 
@@ -447,8 +448,8 @@ class Handler(BaseHTTPRequestHandler):
             ct = ctype.split(";")[0].strip()
             new_scale = json_patch(current, data) if ct == "application/json-patch+json" else merge_patch(current, data)
         try:
-            replicas = int(((new_scale or {}).get("spec") or {}).get("replicas"))
-        except (TypeError, ValueError) as e:
+            replicas = int(((new_scale or {}).get("spec") or {})["replicas"])
+        except (TypeError, ValueError, KeyError) as e:
             raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Required value') from e
         if replicas < 0:
             raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
@@ -482,7 +483,7 @@ class Handler(BaseHTTPRequestHandler):
         initial: list[bytes] = []
         with store.lock:
             current = store.resource_version
-            if send_initial or rv_param in ("", "0"):
+            if send_initial or (rv_param in ("", "0") and params.get("sendInitialEvents") != "false"):
                 initial = [self._raw_out(rt, o, raw) for o, raw in store.scan(rt.key, ns or None) if wanted(o)]
                 start = current
             else:

@@ -84,7 +84,10 @@ class Store:
 
     def copy(self, key: Key, namespace: str, name: str) -> Obj | None:
         entry = self._objs.get(key, {}).get((namespace, name))
-        return json.loads(entry[1]) if entry else None
+        if entry is None:
+            return None
+        out: Obj = json.loads(entry[1])
+        return out
 
     def scan(self, key: Key, namespace: str | None = None) -> list[tuple[Obj, bytes]]:
         """Stored (dict, bytes) pairs of a key, optionally in one namespace, sorted by ns/name."""
@@ -130,7 +133,7 @@ class Store:
             entry = self._objs.get(key, {}).pop((namespace, name), None)
             if entry is None:
                 return None
-            obj = json.loads(entry[1])
+            obj: Obj = json.loads(entry[1])
             self._rv += 1
             obj["metadata"]["resourceVersion"] = str(self._rv)
             self._record(key, "DELETED", obj)
