@@ -190,6 +190,12 @@ class Redactor:
             return
         self._needles.add(text)
         self._needles.add(base64.b64encode(text.encode()).decode())
+        if "\n" in text:
+            # a multi-line secret (a PEM key read from a file) is dumped as an indented YAML block, one line
+            # at a time: the whole string never matches there, each line does
+            for line in text.splitlines():
+                if len(line.strip()) >= 4:
+                    self._needles.add(line.strip())
 
     def merge(self, other: Redactor) -> Redactor:
         self._needles |= other._needles

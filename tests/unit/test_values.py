@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from prjdevops.errors import ConfigError, ValuesError
 from prjdevops.model import Release, SecretSource
@@ -318,3 +319,17 @@ def test_layered_values_source_of_walks_up() -> None:
     assert lv.source_of("a.b.c") == "--set a.b.c"
     assert lv.source_of("a.b.d") == "one.yaml"
     assert lv.source_of("z") == "the chart's defaults"
+
+
+def test_multiline_secret_is_redacted_line_by_line(files: dict[str, Path], tmp_path: Path) -> None:
+    pem = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nAoIBAQC7VJTUt9Us8cKj\n"
+           "-----END PRIVATE KEY-----")
+    key_file = tmp_path / "tls.key"
+    key_file.write_text(pem + "\n", encoding="utf-8")
+    release = _release(files, secrets=(SecretSource(path="tls.key", file=key_file),))
+    lv = layer(release, parse_set=_fake_parse_set, environ={})
+    dumped = yaml.safe_dump({"data": {"tls.key": pem, "other": "kept"}}, default_style="|")
+    out = lv.redactor().text(dumped)
+    for line in pem.splitlines():
+        assert line not in out
+    assert "kept" in out
