@@ -134,6 +134,7 @@ class _Parser:
         self.path = path
         self.root = root
         self.problems: list[str] = []
+        self.invalid_releases: set[str] = set()  # named but broken: `needs` on them is not "unknown"
 
     def problem(self, key: str, reason: str) -> None:
         self.problems.append(f"{self.path}: {key}: {reason}")
@@ -209,6 +210,8 @@ class _Parser:
         before = len(self.problems)
         r = self.section(item, _RELEASE, where)
         if len(self.problems) > before:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                self.invalid_releases.add(item["name"])
             return None
         chart_dir: Path | None = None
         if r.get("repo") is None:
@@ -259,5 +262,5 @@ class _Parser:
             seen.add(r.name)
         for r in releases:
             for n in r.needs:
-                if n not in seen:
+                if n not in seen and n not in self.invalid_releases:
                     self.problem(f"releases[{r.name}].needs", f"names unknown release {n!r}")

@@ -215,3 +215,17 @@ def test_release_defaults_and_repo_chart(tmp_path: Path) -> None:
     assert env.release("app") is app
     with pytest.raises(ConfigError, match=r"no release 'web' \(known: ingress, app\)"):
         env.release("web")
+
+
+def test_needs_on_a_broken_release_is_not_reported_as_unknown(tmp_path: Path) -> None:
+    env_dir = _project(tmp_path, deep_merge(BROKEN["base"], {"releases": [
+        {"name": "db", "chart": "charts/app", "namespace": "db", "timeout": "long"},
+        {"name": "app", "chart": "charts/app", "namespace": "app", "needs": ["db", "cache"]},
+    ]}))
+    with pytest.raises(ConfigError) as exc:
+        load_environment("demo", env_dir)
+    msg = str(exc.value)
+    assert "(2 problems)" in msg
+    assert "releases[1].timeout" not in msg and "releases[0].timeout: must be" in msg
+    assert "names unknown release 'cache'" in msg
+    assert "unknown release 'db'" not in msg
