@@ -3,7 +3,8 @@
 Order, later wins: chart defaults (Helm applies them itself) -> each values file of the release, in the order
 the environment lists them -> extra ``--values`` files -> environment ``set:`` -> ``--set`` on the command line
 -> secrets read from environment variables / files. Mappings merge key by key; **lists replace** (like Helm):
-a list in a later layer is taken whole, never appended to. ``null`` removes a key set by an earlier layer.
+a list in a later layer is taken whole, never appended to. ``null`` removes a key: it is passed to Helm, which
+deletes the key from the chart's defaults as well.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ SECRET_KEY = re.compile(r"(^|[_.-]|(?-i:(?<=[a-z0-9])(?=[A-Z])))"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` into a copy of ``base``: mappings recurse, lists and scalars replace, None deletes."""
+    """Merge ``override`` into a copy of ``base``: mappings recurse, lists and scalars replace.
+
+    ``None`` is kept (not dropped) so it reaches Helm, which then deletes that key from the chart's defaults too —
+    the same as ``helm -f a.yaml -f b.yaml`` with ``key: null`` in ``b.yaml``.
+    """
     out = copy.deepcopy(dict(base))
     for key, value in override.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

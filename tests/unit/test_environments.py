@@ -11,11 +11,23 @@ import yaml
 
 from prjdevops.environments import ENV_VAR, environments_dir, known_environments, load_environment, project_root
 from prjdevops.errors import ConfigError, EnvironmentNotFound
-from prjdevops.values import deep_merge
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHIPPED = project_root() / "environments"
 BROKEN = yaml.safe_load((FIXTURES / "broken_environments.yaml").read_text(encoding="utf-8"))
+
+
+def _overlay(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Fixture overlay: mappings merge, anything else replaces, None removes the key (to make it missing)."""
+    out = dict(base)
+    for key, value in override.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _overlay(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _project(tmp_path: Path, env: dict[str, Any] | str, name: str = "demo") -> Path:
@@ -152,7 +164,7 @@ def test_base_fixture_is_valid(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", BROKEN["cases"], ids=[c["id"] for c in BROKEN["cases"]])
 def test_broken_environment(tmp_path: Path, case: dict[str, Any]) -> None:
-    env_dir = _project(tmp_path, deep_merge(BROKEN["base"], case["override"]))
+    env_dir = _project(tmp_path, _overlay(BROKEN["base"], case["override"]))
     with pytest.raises(ConfigError) as exc:
         load_environment("demo", env_dir)
     msg = str(exc.value)
@@ -164,7 +176,7 @@ def test_broken_environment(tmp_path: Path, case: dict[str, Any]) -> None:
 
 
 def test_several_problems_are_reported_together(tmp_path: Path) -> None:
-    broken = deep_merge(BROKEN["base"], {
+    broken = _overlay(BROKEN["base"], {
         "colour": "blue",
         "guards": {"confirm": "yes", "context_pattern": "(prod"},
         "backup": {"keep": True},
@@ -198,7 +210,7 @@ def test_broken_environment_text(tmp_path: Path, text: str, fragment: str) -> No
 
 
 def test_release_defaults_and_repo_chart(tmp_path: Path) -> None:
-    env_dir = _project(tmp_path, deep_merge(BROKEN["base"], {"releases": [
+    env_dir = _project(tmp_path, _overlay(BROKEN["base"], {"releases": [
         {"name": "ingress", "chart": "ingress-nginx", "repo": "https://charts.example", "version": "4.0.1",
          "namespace": "ingress", "group": "cluster-services"},
         {"name": "app", "chart": "charts/app", "namespace": "app", "needs": ["ingress"],
@@ -218,7 +230,7 @@ def test_release_defaults_and_repo_chart(tmp_path: Path) -> None:
 
 
 def test_needs_on_a_broken_release_is_not_reported_as_unknown(tmp_path: Path) -> None:
-    env_dir = _project(tmp_path, deep_merge(BROKEN["base"], {"releases": [
+    env_dir = _project(tmp_path, _overlay(BROKEN["base"], {"releases": [
         {"name": "db", "chart": "charts/app", "namespace": "db", "timeout": "long"},
         {"name": "app", "chart": "charts/app", "namespace": "app", "needs": ["db", "cache"]},
     ]}))

@@ -31,9 +31,9 @@ from prjdevops.values import REDACTED, LayeredValues, Redactor, deep_merge, is_s
         ({"l": [1, 2]}, {"l": []}, {"l": []}),
         ({"a": {"x": 1}}, {"a": 5}, {"a": 5}),  # scalar replaces a mapping
         ({"a": 5}, {"a": {"x": 1}}, {"a": {"x": 1}}),  # mapping replaces a scalar
-        ({"a": 1, "b": 2}, {"a": None}, {"b": 2}),  # None deletes
-        ({"a": {"x": 1, "y": 2}}, {"a": {"x": None}}, {"a": {"y": 2}}),  # nested None deletes
-        ({"b": 2}, {"a": None}, {"b": 2}),  # deleting what is not there is fine
+        ({"a": 1, "b": 2}, {"a": None}, {"a": None, "b": 2}),  # None is kept for Helm to delete the key
+        ({"a": {"x": 1, "y": 2}}, {"a": {"x": None}}, {"a": {"x": None, "y": 2}}),  # nested None kept
+        ({"b": 2}, {"a": None}, {"a": None, "b": 2}),  # even where no earlier layer set it
         ({"a": {"x": 1}}, {"a": {}}, {"a": {"x": 1}}),  # empty mapping merges as nothing
         ({"a": False}, {"a": 0}, {"a": 0}),
     ],
@@ -106,6 +106,7 @@ def test_layer_order_and_sources(files: dict[str, Path], parse_set: Any) -> None
         "list": ["c"],
         "resources": {"limits": {"cpu": "100m"}},
         "ingress": {"host": "env.example"},
+        "only1": None,  # the extra file's null is passed on so Helm deletes the chart default too
     }
     expected_sources = {
         "image.repository": str(files["one"]),
