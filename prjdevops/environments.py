@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prjdevops.errors import ConfigError, EnvironmentNotFound
-from prjdevops.model import BackupSettings, Cluster, Environment, Guards, Release, SecretSource
+from prjdevops.model import BackupSettings, Cluster, Environment, Guards, Node, PodSelector, Release, SecretSource
 from prjdevops.yamlio import read_yaml
 
 ENV_VAR = "PRJDEVOPS_ENVIRONMENTS"  # points the tool at another environments folder (tests use it)
@@ -71,7 +71,8 @@ class _Field:
 def _type_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {bool: "boolean", int: "integer", str: "string", list: "list", dict: "mapping", type(None): "null"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+    text = " or ".join(names.get(k, k.__name__) for k in kinds)
+    return text
 
 
 def _dns_label(v: Any) -> str | None:
@@ -127,6 +128,30 @@ _RELEASE = {
     "timeout": _Field(int, check=_positive), "tier": _Field(int),
 }
 _SECRET = {"path": _Field(str, required=True), "env": _Field(str), "file": _Field(str)}
+
+
+def _tcp_port(v: Any) -> str | None:
+    return None if isinstance(v, int) and not isinstance(v, bool) and 0 < v < 65536 else \
+        "must be a TCP port (1-65535)"
+
+
+def _names(v: Any) -> str | None:
+    return None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
+
+
+def _ports(v: Any) -> str | None:
+    return None if all(_tcp_port(x) is None for x in v) else "must be a list of TCP ports (1-65535)"
+
+
+_NODE = {
+    "host": _Field(str), "port": _Field(int, check=_tcp_port), "user": _Field(str), "key_file": _Field(str),
+    "known_hosts": _Field(str), "roles": _Field(list, check=_names),
+    "backend": _Field(str, check=lambda v: None if v in ("paramiko", "ssh") else "must be paramiko or ssh"),
+    "services": _Field(list, check=_names), "ports": _Field(list, check=_ports),
+    "timeout": _Field(int, check=_positive), "pods": _Field(dict),
+}
+_PODS = {"namespace": _Field(str, required=True, check=_dns_label), "selector": _Field(str, required=True),
+         "container": _Field(str)}
 
 
 class _Parser:
@@ -187,7 +212,8 @@ class _Parser:
         releases = [r for i, item in enumerate(top.get("releases", []))
                     if (r := self.release(item, f"releases[{i}]")) is not None]
         self.check_release_set(releases)
-        inventory = top.get("inventory", [])
+        inventory = [n for i, item in enumerate(top.get("inventory", []))
+                     if (n := self.node(item, f"inventory[{i}]")) is not None]
         if self.problems:
             count = len(self.problems)
             raise ConfigError(f"environment {name!r} is invalid ({count} problem{'s' * (count > 1)}):\n  "
@@ -203,8 +229,35 @@ class _Parser:
             backup=BackupSettings(enabled=backup.get("enabled", False),
                                   dir=self.resolve(backup.get("dir", "backups")), keep=backup.get("keep", 10)),
             namespaces=tuple(namespaces), releases=tuple(releases),
-            inventory=tuple(x for x in inventory if isinstance(x, dict)),
+            inventory=tuple(inventory),
         )
+
+    def node(self, item: Any, where: str) -> Node | None:
+        """An inventory entry: ``host`` (SSH, host key always checked) or ``pods`` (kubectl exec), not both."""
+        before = len(self.problems)
+        n = self.section(item, _NODE, where)
+        if len(self.problems) > before:
+            return None
+        if ("host" in n) == ("pods" in n):
+            self.problem(where, "needs exactly one of host (a node over SSH) or pods (node checks run in pods)")
+            return None
+        pods = None
+        if "pods" in n:
+            ssh_keys = sorted(set(n) & {"port", "user", "key_file", "known_hosts", "backend"})
+            if ssh_keys:
+                self.problem(where, f"{', '.join(ssh_keys)} only apply to a host reached over SSH, not to pods")
+                return None
+            p = self.section(n["pods"], _PODS, f"{where}.pods")
+            if len(self.problems) > before:
+                return None
+            pods = PodSelector(namespace=p["namespace"], selector=p["selector"], container=p.get("container"))
+        return Node(
+            host=n.get("host"), port=n.get("port", 22), user=n.get("user"),
+            key_file=self.resolve(n["key_file"]) if "key_file" in n else None,
+            known_hosts=self.resolve(n["known_hosts"]) if "known_hosts" in n else None,
+            roles=tuple(n.get("roles", ())), backend=n.get("backend", "paramiko"),
+            services=tuple(n["services"]) if "services" in n else None,
+            ports=tuple(n["ports"]) if "ports" in n else None, timeout=n.get("timeout", 10), pods=pods)
 
     def release(self, item: Any, where: str) -> Release | None:
         before = len(self.problems)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,38 @@ class Release:
 
 
 @dataclass(frozen=True)
+class PodSelector:
+    """Pods to run node checks in (testinfra's kubectl backend): resolved by label selector, never by name."""
+
+    namespace: str
+    selector: str
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    """One inventory entry: a cluster node reached over SSH (``host``) or through pods (``pods``)."""
+
+    host: str | None = None
+    port: int = 22
+    user: str | None = None
+    key_file: Path | None = None
+    known_hosts: Path | None = None  # None: ~/.ssh/known_hosts; host keys are always verified
+    roles: tuple[str, ...] = ()
+    backend: str = "paramiko"  # testinfra backend: paramiko | ssh
+    services: tuple[str, ...] | None = None  # processes that must run; None: by role (kubelet)
+    ports: tuple[int, ...] | None = None  # TCP ports that must listen; None: by role
+    timeout: int = 10  # seconds to connect (and per command)
+    pods: PodSelector | None = None
+
+    @property
+    def name(self) -> str:
+        if self.pods is not None:
+            return f"pods {self.pods.namespace}/{self.pods.selector}"
+        return f"{self.host}:{self.port}" if self.port != 22 else str(self.host)
+
+
+@dataclass(frozen=True)
 class Environment:
     """A deploy target: cluster, guards, backups and releases, loaded from environments/<name>.yaml."""
 
@@ -84,7 +115,7 @@ class Environment:
     backup: BackupSettings = field(default_factory=BackupSettings)
     namespaces: tuple[str, ...] = ()
     releases: tuple[Release, ...] = ()
-    inventory: tuple[dict[str, Any], ...] = ()
+    inventory: tuple[Node, ...] = ()
 
     def release(self, name: str) -> Release:
         for r in self.releases:
