@@ -227,7 +227,7 @@ class Api:
             for k in ("resourceVersion", "deletionTimestamp", "managedFields", "selfLink"):
                 meta.pop(k, None)
             if "status" in rt.subresources and rt.kind not in ("Pod", "Node"):
-                obj.pop("status", None)
+                obj["status"] = {}  # status is the controllers' to fill, as on a real server
             self._defaults(rt, obj, None)
             if dry_run or validate_only:
                 meta["resourceVersion"] = ""
