@@ -69,3 +69,7 @@ class HealthCheckFailed(DeployError):
 
 class SandboxError(DeployError):
     """The local sandbox API server could not be started, stopped or reached."""
+
+
+class ChartSourceError(DeployError):
+    """A chart could not be fetched from its repository or registry; names the URL, chart and release."""

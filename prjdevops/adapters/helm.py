@@ -388,3 +388,123 @@ def to_json(info: ReleaseInfo) -> dict[str, Any]:
         "updated": info.updated, "description": info.description,
     }))
     return data
+
+
+# --- chart sources: packaging, repository indexes, pulls with a version cache (libraries) ------------------
+
+_pull_locks: dict[Path, threading.Lock] = {}
+_pull_locks_guard = threading.Lock()
+
+
+def package_chart(chart_dir: Path, destination: Path) -> Path:
+    """``helm package``: the chart as ``<name>-<version>.tgz`` in ``destination``."""
+    helm = _helm()
+    destination.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(helm.package(chart_dir, destination=destination))
+    except helm.HelmError as e:
+        raise ConfigError(f"chart {chart_dir} cannot be packaged: {_first_line(e)}") from e
+
+
+def generate_repo_index(directory: Path, *, base_url: str | None = None) -> dict[str, Any]:
+    """``helm repo index``: write ``directory/index.yaml`` for every ``.tgz`` there; returns the index."""
+    helm = _helm()
+    try:
+        index: dict[str, Any] = helm.repo_index_generate(directory, base_url=base_url)
+    except helm.HelmError as e:
+        raise ConfigError(f"cannot index chart repository folder {directory}: {_first_line(e)}") from e
+    return index
+
+
+def is_oci(repo: str) -> bool:
+    return repo.startswith("oci://")
+
+
+def chart_reference(chart: str, repo: str) -> str:
+    """How a user would name the chart: ``oci://host/path/chart`` or ``<repo URL> chart``."""
+    return f"{repo.rstrip('/')}/{chart}" if is_oci(repo) else f"{chart} from {repo}"
+
+
+def _cache_slug(repo: str) -> str:
+    # one folder per repository, readable: https://charts.jetstack.io -> charts.jetstack.io
+    body = re.sub(r"^[a-z]+://", "", repo.rstrip("/"))
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", body) or "repo"
+
+
+def cached_chart_path(cache_dir: Path, chart: str, repo: str, version: str) -> Path:
+    return cache_dir / _cache_slug(repo) / f"{chart}-{version}.tgz"
+
+
+def _loopback(repo: str) -> bool:
+    host = re.sub(r"^[a-z]+://", "", repo).split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def pull_chart(chart: str, *, repo: str, version: str, cache_dir: Path, release: str = "") -> tuple[Path, bool]:
+    """Fetch ``chart`` at ``version`` from an HTTP chart repository or an ``oci://`` registry with real Helm.
+
+    Archives are cached by repository and version (a pinned version never changes), so the second pull of the
+    same version reads the cache. Returns ``(archive, pulled)``; ``pulled`` is False on a cache hit.
+    """
+    from prjdevops.errors import ChartSourceError
+
+    helm = _helm()
+    target = cached_chart_path(cache_dir, chart, repo, version)
+    with _pull_locks_guard:
+        lock = _pull_locks.setdefault(target, threading.Lock())
+    with lock:
+        if target.is_file():
+            return target, False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".pull-") as tmp:
+            try:
+                if is_oci(repo):
+                    # plain HTTP only for a registry on this machine (the stand-in); remote ones use TLS
+                    helm.pull(chart_reference(chart, repo), version=version, destination=tmp,
+                              plain_http=_loopback(repo))
+                else:
+                    helm.pull(chart, repo_url=repo, version=version, destination=tmp)
+            except helm.HelmError as e:
+                who = f"release {release!r}: " if release else ""
+                raise ChartSourceError(
+                    f"{who}cannot pull chart {chart!r} version {version} from {repo}: {_clean(str(e))}",
+                    hint=_pull_hint(str(e), repo)) from e
+            archives = sorted(Path(tmp).glob("*.tgz"))
+            if len(archives) != 1:
+                raise ChartSourceError(f"pulling chart {chart!r} {version} from {repo} gave {len(archives)} "
+                                       "archives, expected one")
+            archives[0].replace(target)  # atomic: a concurrent reader never sees half a file
+    return target, True
+
+
+def _pull_hint(message: str, repo: str) -> str | None:
+    low = message.lower()
+    if "not found" in low:
+        return "check the chart name and pinned version against the repository's index"
+    if "connection refused" in low or "no such host" in low or "cannot be reached" in low or "timeout" in low:
+        if _loopback(repo):
+            return ("the local stand-in chart repository is not running: start it with invoke libraries.serve, "
+                    "or set libraries.standins: true in the environment")
+        return "the chart repository is unreachable from here: check the URL, proxy and network"
+    return None
+
+
+def chart_crd_kinds(chart: Path) -> list[tuple[str, str]]:
+    """``(group, kind)`` of every CRD in the chart's ``crds/`` folder (installed before its templates)."""
+    import yaml
+
+    helm = _helm()
+    try:
+        with helm.Chart.load(chart) as loaded:
+            files = loaded.crds
+    except helm.HelmError as e:
+        raise ConfigError(f"chart {chart} cannot be loaded: {_first_line(e)}") from e
+    kinds: list[tuple[str, str]] = []
+    for f in files:
+        for doc in yaml.safe_load_all(str(f.get("data") or "")):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                spec = doc.get("spec") or {}
+                kinds.append((str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))))
+    return kinds
