@@ -27,6 +27,16 @@ REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFo
            415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
            503: "ServiceUnavailable", 504: "Timeout"}
 
+INITIAL_STATUS: dict[str, Obj] = {
+    "ReplicaSet": {"replicas": 0},
+    "ReplicationController": {"replicas": 0},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                  "numberReady": 0},
+    "HorizontalPodAutoscaler": {"desiredReplicas": 0, "currentReplicas": 0},
+    "PodDisruptionBudget": {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0,
+                            "expectedPods": 0},
+}
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NODE_NAME = "sandbox-node"
@@ -227,14 +237,17 @@ class Api:
             for k in ("resourceVersion", "deletionTimestamp", "managedFields", "selfLink"):
                 meta.pop(k, None)
             if "status" in rt.subresources and rt.kind not in ("Pod", "Node"):
-                obj["status"] = {}  # status is the controllers' to fill, as on a real server
+                # Status is the controllers' to fill; Go's non-omitempty fields are there from the start
+                # (and the official client's models require them).
+                initial = INITIAL_STATUS.get(rt.kind, {}) if rt.group in _BUILTIN_GROUPS else {}
+                obj["status"] = dict(initial)
             self._defaults(rt, obj, None)
             if dry_run or validate_only:
                 meta["resourceVersion"] = ""
                 return obj
             self.store.write(rt.key, obj, created=True)
             self._after_write(rt, obj)
-            return _clone(obj)
+            return self.store.copy(rt.key, ns, name) or _clone(obj)
 
     # --- update -----------------------------------------------------------------------------------
 
@@ -293,7 +306,7 @@ class Api:
             return _clone(new)
         self.store.write(rt.key, new, created=False)
         self._after_write(rt, new)
-        return _clone(new)
+        return self.store.copy(rt.key, meta.get("namespace", ""), meta["name"]) or _clone(new)
 
     def write_status(self, rt: ResourceType, obj: Obj) -> None:
         """Controllers' write path: replace an object as given if it changed (status included)."""
@@ -659,7 +672,10 @@ def _node() -> Obj:
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "kubelet is posting ready status", "lastHeartbeatTime": ts,
                             "lastTransitionTime": ts}],
-            "nodeInfo": {"kubeletVersion": "v1.32.0-sandbox", "operatingSystem": "linux",
-                         "architecture": "amd64", "containerRuntimeVersion": "sandbox://1.0"},
+            "nodeInfo": {"kubeletVersion": "v1.32.0", "kubeProxyVersion": "v1.32.0", "operatingSystem": "linux",
+                         "architecture": "amd64", "containerRuntimeVersion": "sandbox://1.0",
+                         "bootID": "00000000-0000-0000-0000-000000000001", "kernelVersion": "6.1.0-sandbox",
+                         "machineID": "sandbox", "osImage": "prj-devops sandbox",
+                         "systemUUID": "00000000-0000-0000-0000-000000000001"},
         },
     }

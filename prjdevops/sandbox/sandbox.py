@@ -90,7 +90,7 @@ class Sandbox:
             raise SandboxError(f"cannot listen on {self.host}:{self.port}: {e.strerror or e}") from e
         self.port = self._server.server_port
         self._stopped.clear()
-        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                  name="sandbox-http", daemon=True)
         serve.start()
         self._threads = [serve]

@@ -158,12 +158,14 @@ def test_server_side_apply_creates_then_updates_and_prunes(api_client: Any) -> N
     assert created.data == {"x": "1", "y": "2"}
     body2 = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa", "labels": {"a": "1"}},
              "data": {"x": "9"}}
-    updated = v1.patch_namespaced_config_map("ssa", "default", body2, field_manager="tests", force=True, _content_type=APPLY)
+    updated = v1.patch_namespaced_config_map("ssa", "default", body2, field_manager="tests",
+                                             force=True, _content_type=APPLY)
     assert updated.data == {"x": "9"}
     assert updated.metadata.labels == {"a": "1"}
     assert updated.metadata.uid == created.metadata.uid
     # an identical apply is a no-op: the resourceVersion does not move
-    again = v1.patch_namespaced_config_map("ssa", "default", body2, field_manager="tests", force=True, _content_type=APPLY)
+    again = v1.patch_namespaced_config_map("ssa", "default", body2, field_manager="tests",
+                                             force=True, _content_type=APPLY)
     assert again.metadata.resource_version == updated.metadata.resource_version
 
 

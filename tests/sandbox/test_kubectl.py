@@ -1,0 +1,113 @@
+"""/usr/bin/kubectl against the sandbox (argv lists, explicit --kubeconfig)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prjdevops.sandbox import Fault, Sandbox
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+pytestmark = pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl not installed")
+
+MANIFEST = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: front}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:IMAGE
+        ports: [{containerPort: 80, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: {tier: front}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  labels: {tier: back}
+data: {a: "1"}
+"""
+
+
+def kubectl(kubeconfig: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def write(tmp_path: Path, image: str = "1.27") -> Path:
+    path = tmp_path / "app.yaml"
+    path.write_text(MANIFEST.replace("IMAGE", image))
+    return path
+
+
+def test_apply_rollout_get_delete(kubeconfig: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+    r = kubectl(kubeconfig, "apply", "-f", str(write(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    assert "deployment.apps/web created" in r.stdout and "configmap/settings created" in r.stdout
+    r = kubectl(kubeconfig, "rollout", "status", "deployment/web", "--timeout=20s")
+    assert r.returncode == 0, r.stderr
+    assert 'deployment "web" successfully rolled out' in r.stdout
+    # a new template: a new ReplicaSet replaces the pods
+    r = kubectl(kubeconfig, "apply", "-f", str(write(tmp_path, "1.28")))
+    assert r.returncode == 0 and "deployment.apps/web configured" in r.stdout, r.stderr
+    r = kubectl(kubeconfig, "rollout", "status", "deployment/web", "--timeout=20s")
+    assert r.returncode == 0, r.stderr
+    pods = yaml.safe_load(kubectl(kubeconfig, "get", "pods", "-l", "app=web", "-o", "yaml").stdout)["items"]
+    assert len(pods) == 2
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.28"}
+    r = kubectl(kubeconfig, "get", "deploy,svc,cm", "-l", "tier=front", "-o", "name")
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.split()) == ["deployment.apps/web", "service/web"]
+    dep = yaml.safe_load(kubectl(kubeconfig, "get", "deployment", "web", "-o", "yaml").stdout)
+    assert dep["status"]["readyReplicas"] == 2 and dep["metadata"]["generation"] == 2
+    assert {c["type"]: c["reason"] for c in dep["status"]["conditions"]}["Progressing"] == "NewReplicaSetAvailable"
+    r = kubectl(kubeconfig, "delete", "-f", str(write(tmp_path, "1.28")))
+    assert r.returncode == 0, r.stderr
+    assert 'deployment.apps "web" deleted' in r.stdout
+    r = kubectl(kubeconfig, "get", "deployment", "web")
+    assert r.returncode != 0 and "NotFound" in r.stderr
+
+
+def test_apply_server_side(kubeconfig: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+    path = write(tmp_path)
+    r = kubectl(kubeconfig, "apply", "--server-side", "-f", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "deployment.apps/web serverside-applied" in r.stdout
+    r = kubectl(kubeconfig, "apply", "--server-side", "-f", str(write(tmp_path, "1.29")))
+    assert r.returncode == 0, r.stderr
+    dep = sandbox.store.get("apps", "v1", "deployments", "default", "web")
+    assert dep is not None and dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.29"
+    assert kubectl(kubeconfig, "rollout", "status", "deployment/web", "--timeout=20s").returncode == 0
+
+
+def test_rollout_status_fails_on_progress_deadline(kubeconfig: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.faults.add(Fault(kind="never_ready", namespace="default", label_selector="app=web"))
+    doc = MANIFEST.replace("IMAGE", "1.27").replace("replicas: 2", "replicas: 1\n  progressDeadlineSeconds: 1")
+    path = tmp_path / "slow.yaml"
+    path.write_text(doc)
+    assert kubectl(kubeconfig, "apply", "-f", str(path)).returncode == 0
+    r = kubectl(kubeconfig, "rollout", "status", "deployment/web", "--timeout=15s")
+    assert r.returncode != 0
+    assert "exceeded its progress deadline" in r.stderr
+    events = yaml.safe_load(kubectl(kubeconfig, "get", "events", "-o", "yaml").stdout)["items"]
+    assert any(e["reason"] == "Unhealthy" and "Readiness probe failed" in e["message"] for e in events)
