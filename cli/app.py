@@ -27,10 +27,10 @@ def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: in
     from pathlib import Path
 
     from prjdevops.ops import release as ops
-    from prjdevops.ops.session import open_target
+    from prjdevops.ops.session import open_release
 
-    with open_target(settings(c), env, say) as target:
-        prep = ops.prepare(target.env, APP, values_files=[Path(v) for v in values], sets=set)
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
+    with target:
         if dry_run:
             diffs = ops.diff(target, prep)
             say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
@@ -80,10 +80,10 @@ def _diff(c: Context, env: str, set: list[str], values: list[str]) -> None:
     from pathlib import Path
 
     from prjdevops.ops import release as ops
-    from prjdevops.ops.session import open_target
+    from prjdevops.ops.session import open_release
 
-    with open_target(settings(c), env, say) as target:
-        prep = ops.prepare(target.env, APP, values_files=[Path(v) for v in values], sets=set)
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
+    with target:
         diffs = ops.diff(target, prep)
     if not diffs:
         say(f"no changes: {APP} in {env} matches the repository")
@@ -166,10 +166,11 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
     from pathlib import Path
 
     from prjdevops.ops import production, release
-    from prjdevops.ops.session import open_target
+    from prjdevops.ops.session import open_release
 
-    with open_target(settings(c), env, say) as target:
-        prep = release.prepare(target.env, APP, values_files=[Path(v) for v in as_list(values)], sets=as_list(set))
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in as_list(values)],
+                                sets=as_list(set), report=say)
+    with target:
         if dry_run:
             production.preflight(target, prep)
             diffs = release.diff(target, prep)
@@ -188,11 +189,11 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
 @errors
 def prod_rollback(c: Context, revision: int = 0, env: str = "production", yes: bool = False) -> None:
     """Roll plate-web back to REVISION (default: the previous one); backup first; result verified."""
-    from prjdevops.ops import production, release
-    from prjdevops.ops.session import open_target
+    from prjdevops.ops import production
+    from prjdevops.ops.session import open_release
 
-    with open_target(settings(c), env, say) as target:
-        prep = release.prepare(target.env, APP)
+    target, prep = open_release(settings(c), env, APP, report=say)
+    with target:
         info = production.manual_rollback(target, prep, revision=revision or None, io=_interaction(yes),
                                           report=say)
     say(f"{APP}: now revision {info.revision} ({info.status})")
@@ -220,11 +221,12 @@ def prod_backups(c: Context, env: str = "production") -> None:
 @errors
 def prod_backup(c: Context, env: str = "production") -> None:
     """Take a backup of plate-web now (values, manifest, chart metadata, history, checksums)."""
-    from prjdevops.ops import production, release
-    from prjdevops.ops.session import open_target
+    from prjdevops.ops import production
+    from prjdevops.ops.session import open_release
 
-    with open_target(settings(c), env, say) as target:
-        rec = production.take_backup(target, release.prepare(target.env, APP))
+    target, prep = open_release(settings(c), env, APP, report=say)
+    with target:
+        rec = production.take_backup(target, prep)
     say(f"backup of revision {rec.revision} written to {rec.path}")
 
 
@@ -233,11 +235,12 @@ def prod_backup(c: Context, env: str = "production") -> None:
 @errors
 def prod_restore(c: Context, backup: str, env: str = "production", yes: bool = False) -> None:
     """Re-apply a backup's values (checksums verified first), then show the diff left against it."""
-    from prjdevops.ops import production, release
-    from prjdevops.ops.session import open_target
+    from prjdevops.ops import production
+    from prjdevops.ops.session import open_release
 
-    with open_target(settings(c), env, say) as target:
-        left = production.restore(target, release.prepare(target.env, APP), backup, io=_interaction(yes),
+    target, prep = open_release(settings(c), env, APP, report=say)
+    with target:
+        left = production.restore(target, prep, backup, io=_interaction(yes),
                                   report=say)
     for d in left:
         say(d.diff)

@@ -37,7 +37,7 @@ def envs_check(c: Context, env: str = "") -> None:
     s = settings(c)
     for name in [env] if env else known_environments(s.env_dir()):
         e = load(s, name)
-        say(f"{name}: ok ({len(e.releases)} releases, context {e.cluster.context})")
+        say(f"{name}: ok ({len(e.releases)} release{'s' * (len(e.releases) != 1)}, context {e.cluster.context})")
 
 
 

@@ -87,15 +87,26 @@ def validate_release_name(name: str) -> None:
 
 
 def parse_set(expression: str) -> dict[str, Any]:
-    """Parse one ``--set key=value`` expression with Helm's own parser."""
+    """Parse one ``--set key=value`` expression with Helm's own parser.
+
+    Errors name the key only: the value may be a secret.
+    """
     helm = _helm()
-    if "=" not in expression:
-        raise ValuesError(f"--set {expression!r} does not parse: expected key=value (e.g. image.tag=1.2.3)")
+    key = expression.split("=", 1)[0]
+    if "=" not in expression or not key.strip():
+        raise ValuesError(f"--set for key {key!r} does not parse: expected key=value (e.g. image.tag=1.2.3)")
     try:
         parsed: dict[str, Any] = helm.parse_set_string(expression)
     except helm.HelmError as e:
-        raise ValuesError(f"--set {expression!r} does not parse: {_first_line(e)}") from e
+        raise ValuesError(f"--set for key {key!r} does not parse: {_redact_value(_first_line(e), expression)}") from e
+    if not parsed:
+        raise ValuesError(f"--set for key {key!r} does not parse: Helm read nothing from it (check brackets and dots)")
     return parsed
+
+
+def _redact_value(message: str, expression: str) -> str:
+    value = expression.split("=", 1)[1] if "=" in expression else ""
+    return message.replace(value, "***") if len(value) >= 3 else message
 
 
 def load_chart_metadata(chart_dir: Path) -> dict[str, Any]:

@@ -6,12 +6,13 @@ tool), so ``invoke stg.deploy --env local`` works on a fresh machine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from prjdevops.environments import environments_dir, load_environment, project_root
 from prjdevops.model import Environment
-from prjdevops.ops.release import Reporter, Target, _quiet, connect
+from prjdevops.ops.release import Prepared, Reporter, Target, _quiet, connect, prepare
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,13 @@ def open_target(settings: Settings, name: str, report: Reporter = _quiet) -> Tar
     env = load(settings, name)
     ensure_cluster(env, settings, report)
     return connect(env)
+
+
+def open_release(settings: Settings, name: str, release: str, *, values_files: Sequence[Path] = (),
+                 sets: Sequence[str] = (), report: Reporter = _quiet) -> tuple[Target, Prepared]:
+    """Load, layer and check the release's values first (bad input fails before any cluster is touched or
+    started), then bind the environment's cluster."""
+    env = load(settings, name)
+    prep = prepare(env, release, values_files=values_files, sets=sets)
+    ensure_cluster(env, settings, report)
+    return connect(env), prep

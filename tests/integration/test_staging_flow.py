@@ -33,7 +33,10 @@ def test_redeploy_with_set_creates_revision_and_diff_is_empty_after(target: Any)
     ops.deploy(target, ops.prepare(target.env, "plate-web"), timeout=30)
     prep = ops.prepare(target.env, "plate-web", sets=["image.tag=1.4.3"])
     diffs = ops.diff(target, prep)
-    assert [d.key[0] for d in diffs if d.action == "change"] == ["ConfigMap", "Deployment"]
+    changed = {d.key[0] for d in diffs if d.action == "change"}
+    # the chart labels every object with the image tag as app.kubernetes.io/version, so all of them change
+    assert {"ConfigMap", "Deployment", "Service"} <= changed
+    assert all(d.action == "change" for d in diffs)
     assert "+        image: registry.example.internal/platform/plate-web:1.4.3" in \
         next(d.diff for d in diffs if d.key[0] == "Deployment")
     result = ops.deploy(target, prep, timeout=30)

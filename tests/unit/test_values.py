@@ -152,8 +152,18 @@ def test_layer_helm_parser_types_and_lists(files: dict[str, Path]) -> None:
 def test_layer_helm_parser_rejects_bad_set(files: dict[str, Path], expr: str) -> None:
     with pytest.raises(ValuesError) as exc:
         layer(_release(files), sets=[expr], environ={})
-    assert f"--set {expr!r} does not parse" in str(exc.value)
+    key = expr.split("=", 1)[0]
+    assert f"--set for key {key!r} does not parse" in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("expr", ["secrets.pw[0=hunter2-value", "db.password[x]=hunter2-value",
+                                  "db.password[0=hunter2-value"])
+def test_bad_set_error_never_shows_the_value(files: dict[str, Path], expr: str) -> None:
+    with pytest.raises(ValuesError) as exc:
+        layer(_release(files), sets=[expr], environ={})
+    assert "hunter2" not in str(exc.value)
+    assert "does not parse" in str(exc.value)
 
 
 # --- layer(): secrets ---------------------------------------------------------------------------------------
