@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from prjdevops.errors import ConfigError, EnvironmentNotFound
-from prjdevops.model import BackupSettings, Cluster, Environment, Guards, Node, PodSelector, Release, SecretSource
+from prjdevops.model import (
+    BackupSettings,
+    Cluster,
+    Environment,
+    Guards,
+    LibrarySettings,
+    Node,
+    PodSelector,
+    Release,
+    SecretSource,
+)
 from prjdevops.yamlio import read_yaml
 
 ENV_VAR = "PRJDEVOPS_ENVIRONMENTS"  # points the tool at another environments folder (tests use it)
@@ -104,7 +114,7 @@ def _positive(v: Any) -> str | None:
 _TOP = {
     "name": _Field(str), "description": _Field(str), "cluster": _Field(dict, required=True),
     "guards": _Field(dict), "backup": _Field(dict), "namespaces": _Field(list), "releases": _Field(list),
-    "inventory": _Field(list),
+    "inventory": _Field(list), "libraries": _Field(dict),
 }
 _CLUSTER = {
     "context": _Field(str, required=True), "kubeconfig": _Field((str, type(None))),
@@ -127,6 +137,11 @@ _RELEASE = {
                    "must be watcher, legacy or none"),
     "timeout": _Field(int, check=_positive), "tier": _Field(int),
 }
+# `libraries:` of an environment file: shared definitions in environments/libraries/<name>.yaml, overridden here.
+_LIBRARIES = {"mirror": _Field((str, type(None))), "standins": _Field(bool), "releases": _Field(dict)}
+_LIBRARY_OVERRIDE = {k: _Field(v.kind, check=v.check) for k, v in _RELEASE.items() if k != "name"}
+LIBRARIES_DIR = "libraries"  # next to the environment files
+LIBRARY_VALUES_DIR = Path("helm") / "libraries"  # <release>/values.yaml, <release>/values-<env>.yaml
 _SECRET = {"path": _Field(str, required=True), "env": _Field(str), "file": _Field(str)}
 
 
@@ -211,6 +226,9 @@ class _Parser:
                 namespaces.append(ns)
         releases = [r for i, item in enumerate(top.get("releases", []))
                     if (r := self.release(item, f"releases[{i}]")) is not None]
+        libraries = self.section(top.get("libraries", {}), _LIBRARIES, "libraries")
+        if "libraries" in top:
+            releases += self.libraries(name, libraries, {r.name for r in releases})
         self.check_release_set(releases)
         inventory = [n for i, item in enumerate(top.get("inventory", []))
                      if (n := self.node(item, f"inventory[{i}]")) is not None]
@@ -230,7 +248,58 @@ class _Parser:
                                   dir=self.resolve(backup.get("dir", "backups")), keep=backup.get("keep", 10)),
             namespaces=tuple(namespaces), releases=tuple(releases),
             inventory=tuple(inventory),
+            libraries=LibrarySettings(mirror=libraries.get("mirror"), standins=libraries.get("standins", False)),
         )
+
+    def libraries(self, env_name: str, section: dict[str, Any], taken: set[str]) -> list[Release]:
+        """Every shared library definition, with this environment's overrides, values files and mirror.
+
+        Values layer: ``helm/libraries/<name>/values.yaml`` then ``values-<env>.yaml`` (each when present),
+        then the override's ``values:``; ``set:`` appends; other override keys replace the shared ones.
+        """
+        shared_dir = self.path.parent / LIBRARIES_DIR
+        files = sorted(shared_dir.glob("*.yaml")) if shared_dir.is_dir() else []
+        overrides = section.get("releases", {})
+        mirror = section.get("mirror")
+        if section.get("standins") and not mirror:
+            self.problem("libraries.standins", "needs libraries.mirror: the loopback URL to serve stand-ins on")
+        out: list[Release] = []
+        known: set[str] = set()
+        for f in files:
+            sub = _Parser(f, self.root)
+            base = sub.section(read_yaml(f, what="library definition"), _RELEASE, "")
+            self.problems.extend(sub.problems)
+            if sub.problems:
+                continue
+            name = base["name"]
+            if name != f.stem:
+                self.problems.append(f"{f}: name: is {name!r} but the file is named {f.stem}.yaml")
+                continue
+            known.add(name)
+            where = f"libraries.releases.{name}"
+            over = self.section(overrides.get(name) or {}, _LIBRARY_OVERRIDE, where)
+            if name in taken:
+                self.problem(where, f"release {name!r} is declared under releases: too")
+                continue
+            item = {**base, **{k: v for k, v in over.items() if k not in ("values", "set")}}
+            values_dir = self.root / LIBRARY_VALUES_DIR / name
+            layered = [str(p) for p in (values_dir / "values.yaml", values_dir / f"values-{env_name}.yaml")
+                       if p.is_file()]
+            layered += [str(self.resolve(v)) for v in [*base.get("values", []), *over.get("values", [])]
+                        if isinstance(v, str)]
+            item["values"] = layered
+            item["set"] = [*base.get("set", []), *over.get("set", [])]
+            item.setdefault("tier", GROUPS.get(str(item.get("group", "")), 1))
+            if mirror and item.get("repo"):
+                item["repo"] = mirror
+            rel = self.release(item, where)
+            if rel is not None:
+                out.append(rel)
+        for name in overrides:
+            if name not in known:
+                self.problem(f"libraries.releases.{name}",
+                             f"no shared definition {LIBRARIES_DIR}/{name}.yaml (known: {', '.join(sorted(known))})")
+        return out
 
     def node(self, item: Any, where: str) -> Node | None:
         """An inventory entry: ``host`` (SSH, host key always checked) or ``pods`` (kubectl exec), not both."""
@@ -317,3 +386,8 @@ class _Parser:
             for n in r.needs:
                 if n not in seen and n not in self.invalid_releases:
                     self.problem(f"releases[{r.name}].needs", f"names unknown release {n!r}")
+        # reported here too so `envs.check` shows a cycle before any flow tries to order the releases
+        from prjdevops.dag import cycle_text, find_cycles
+
+        for cycle in find_cycles({r.name: r.needs for r in releases}):
+            self.problem("releases", f"dependency cycle: {cycle_text(cycle)}")

@@ -103,6 +103,14 @@ class Node:
 
 
 @dataclass(frozen=True)
+class LibrarySettings:
+    """Where an environment's library charts come from (the ``libraries:`` section)."""
+
+    mirror: str | None = None  # serve every repository chart from this repository instead (air-gap, stand-ins)
+    standins: bool = False  # the mirror is the project's stand-in repository: start it on loopback when absent
+
+
+@dataclass(frozen=True)
 class Environment:
     """A deploy target: cluster, guards, backups and releases, loaded from environments/<name>.yaml."""
 
@@ -116,6 +124,7 @@ class Environment:
     namespaces: tuple[str, ...] = ()
     releases: tuple[Release, ...] = ()
     inventory: tuple[Node, ...] = ()
+    libraries: LibrarySettings = field(default_factory=LibrarySettings)
 
     def release(self, name: str) -> Release:
         for r in self.releases:

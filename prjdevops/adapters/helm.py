@@ -201,7 +201,7 @@ def _info(data: Mapping[str, Any], namespace: str) -> ReleaseInfo:
         chart=chart_name,
         chart_version=str(meta.get("version") or data.get("chart_version") or ""),
         app_version=str(meta.get("appVersion") or data.get("app_version") or ""),
-        updated=str(info.get("last_deployed") or data.get("updated") or ""),
+        updated=str(info.get("last_deployed") or data.get("deployed_at") or data.get("updated") or ""),
         description=str(info.get("description") or data.get("description") or ""),
         manifest=str(data.get("manifest") or ""),
         raw=data,

@@ -85,9 +85,9 @@ def test_envs_check_ok() -> None:
     proc = run("envs.check")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
-        "local: ok (1 releases, context sandbox)",
-        "production: ok (1 releases, context production)",
-        "staging: ok (1 releases, context staging)",
+        "local: ok (8 releases, context sandbox)",
+        "production: ok (8 releases, context production)",
+        "staging: ok (8 releases, context staging)",
     ]
 
 

@@ -68,7 +68,7 @@ def test_shipped_environments_load(name: str, context: str, confirm: bool, patte
     assert env.guards.check_api_server is check_api_server
     assert env.guards.forbid_latest_tag is forbid_latest
     assert env.guards.lock is True
-    (release,) = env.releases
+    (release,) = env.group("applications")  # the libraries are tested in test_libraries_config.py
     assert release.name == "plate-web"
     assert release.namespace == "plate-web"
     assert release.local_chart
