@@ -42,13 +42,14 @@ def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: in
             say(line)
 
 
-def _status(c: Context, env: str, as_json: bool) -> None:
+def _status(c: Context, env: str, as_json: bool, *, production: bool = False) -> None:
+    from prjdevops.ops import production as prod_ops
     from prjdevops.ops import release as ops
     from prjdevops.ops.session import open_target
     from prjdevops.output import age, table
 
     with open_target(settings(c), env) as target:
-        st = ops.status(target, APP)
+        st = prod_ops.status(target, APP) if production else ops.status(target, APP)
     if as_json:
         say(json.dumps(st.to_json(), indent=2))
         return
@@ -74,6 +75,19 @@ def _status(c: Context, env: str, as_json: bool) -> None:
         for line in table(["INGRESS", "HOSTS", "TLS SECRETS"],
                           [[g["name"], ",".join(g["hosts"]), ",".join(g["tls_secrets"])] for g in st.ingresses]):
             say(line)
+    if production:
+        say("")
+        for line in table(["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"],
+                          [[h.revision, h.updated, h.status, f"{h.chart}-{h.chart_version}", h.app_version,
+                            h.description] for h in st.history]):
+            say(line)
+        say("")
+        if st.backups:
+            for line in table(["BACKUP", "REVISION", "TAKEN", "REASON"],
+                              [[b["name"], b["revision"], b["taken_at"], b["reason"]] for b in st.backups]):
+                say(line)
+        else:
+            say("no backups yet (they are taken before every production change; invoke prod.backup takes one now)")
 
 
 def _diff(c: Context, env: str, set: list[str], values: list[str]) -> None:
@@ -137,8 +151,8 @@ def stg_delete(c: Context, env: str = "staging", namespace: bool = False) -> Non
 @task(help={"env": "environment (default: production)", "json": "machine-readable output"})
 @errors
 def prod_status(c: Context, env: str = "production", json: bool = False) -> None:
-    """Helm release status and tables of pods, services and ingresses of plate-web in production."""
-    _status(c, env, json)
+    """Like stg.status, plus the Helm history and the newest backups of plate-web."""
+    _status(c, env, json, production=True)
 
 
 @task(help={"env": "environment (default: production)", "set": "override a value, key=value (repeatable)",

@@ -22,6 +22,7 @@ from prjdevops.ops.lock import deploy_lock
 from prjdevops.ops.release import (
     HealthSnapshot,
     Prepared,
+    ReleaseStatus,
     Reporter,
     Target,
     _quiet,
@@ -32,6 +33,7 @@ from prjdevops.ops.release import (
     snapshot,
     wait_healthy,
 )
+from prjdevops.ops.release import status as release_status
 from prjdevops.values import deep_merge
 
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
@@ -288,3 +290,13 @@ def health_now(target: Target, prep: Prepared) -> HealthSnapshot:
     return snapshot(target.kube, parse_manifest(info.manifest if info else "", prep.release.namespace),
                     prep.release.namespace)
 
+
+
+def status(target: Target, name: str, *, last_backups: int = 5) -> ReleaseStatus:
+    """The staging view plus the Helm history and the newest backups."""
+    st = release_status(target, name)
+    rel = target.env.release(name)
+    st.history = target.helm.history(rel.name, namespace=rel.namespace)
+    st.backups = [{"name": b.name, "revision": b.revision, "taken_at": b.taken_at, "reason": b.reason,
+                   "path": str(b.path)} for b in backups.listing(target.env, rel)[-last_backups:]]
+    return st

@@ -360,13 +360,16 @@ class ReleaseStatus:
     pods: list[dict[str, Any]]
     services: list[dict[str, Any]]
     ingresses: list[dict[str, Any]]
+    history: list[ReleaseInfo] = field(default_factory=list)  # filled by the production status
+    backups: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         from prjdevops.adapters.helm import to_json
 
         return {"release": self.release, "namespace": self.namespace, "deployed": self.info is not None,
                 "helm": to_json(self.info) if self.info else None, "pods": self.pods,
-                "services": self.services, "ingresses": self.ingresses}
+                "services": self.services, "ingresses": self.ingresses,
+                "history": [to_json(h) for h in self.history], "backups": self.backups}
 
 
 def status(target: Target, name: str) -> ReleaseStatus:

@@ -237,3 +237,28 @@ def test_ctrl_c_mid_upgrade_leaves_release_recoverable(env_dir: Path, kubeconfig
         from prjdevops.ops.lock import wait_free
 
         assert wait_free(target.kube, env.name, timeout=1), "the interrupted run released its deploy lock"
+
+
+def test_cli_prod_status_backups_rollback(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
+    prod_env(env_dir, kubeconfig, sandbox)
+    first = invoke(["prod.deploy", "--env", "prodlike", "--yes"], env_dir)
+    assert first.returncode == 0, first.stderr
+    assert "plan for plate-web in prodlike" in first.stdout and "deployed, revision 1" in first.stdout
+    second = invoke(["prod.deploy", "--env", "prodlike", "--yes", "--set", "image.tag=1.4.3"], env_dir)
+    assert second.returncode == 0, second.stderr
+    assert "backup of revision 1 written to" in second.stdout
+    status = invoke(["prod.status", "--env", "prodlike"], env_dir)
+    assert status.returncode == 0, status.stderr
+    assert "REVISION  UPDATED" in status.stdout and "superseded" in status.stdout
+    assert "BACKUP" in status.stdout and "-r1" in status.stdout
+    listing = invoke(["prod.backups", "--env", "prodlike"], env_dir)
+    assert listing.returncode == 0 and "before deploy" in listing.stdout
+    bad = invoke(["prod.rollback", "--env", "prodlike", "--yes", "--revision", "9"], env_dir)
+    assert bad.returncode == 1 and "valid revisions are 1" in bad.stderr and "Traceback" not in bad.stderr
+    back = invoke(["prod.rollback", "--env", "prodlike", "--yes"], env_dir)
+    assert back.returncode == 0, back.stderr
+    assert "rollback verified" in back.stdout and "now revision 3 (deployed)" in back.stdout
+    name = listing.stdout.splitlines()[1].split()[0]
+    restored = invoke(["prod.restore", "--env", "prodlike", "--yes", "--backup", name], env_dir)
+    assert restored.returncode == 0, restored.stderr
+    assert "zero diff against the backup" in restored.stdout
