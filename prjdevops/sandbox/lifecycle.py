@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -56,12 +57,24 @@ def _alive(pid: int) -> bool:
     return waited == 0
 
 
-def _answers(url: str, timeout: float = 1.0) -> bool:
+def _answers(url: str, pid: int, timeout: float = 1.0) -> bool:
+    """Whether the sandbox process ``pid`` (and not some other server) answers on ``url``."""
     try:
-        with urllib.request.urlopen(f"{url}/version", timeout=timeout) as resp:
-            return bool(resp.status == 200 and "gitVersion" in json.loads(resp.read()))
+        with urllib.request.urlopen(f"{url}/sandbox/info", timeout=timeout) as resp:
+            return bool(resp.status == 200 and json.loads(resp.read()).get("pid") == pid)
     except (OSError, ValueError, urllib.error.URLError):
         return False
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as s:
+        # Same option as the server: connections in TIME_WAIT do not make the port busy, a listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def _read_int(path: Path) -> int | None:
@@ -87,11 +100,13 @@ def up(home: Path, port: int = 6550) -> SandboxInfo:
     home.mkdir(parents=True, exist_ok=True)
     current = status(home)
     if current is not None:
-        if _answers(current.url):
+        if _answers(current.url, current.pid):
             return current
         raise SandboxError(f"sandbox process {current.pid} is running but does not answer on {current.url}",
                            hint="run down, then up again")
     pid_file, port_file, log_file, kubeconfig, state = _paths(home)
+    if _port_busy(port):
+        raise SandboxError(f"port {port} on 127.0.0.1 is busy", hint="pick another port or stop what uses it")
     cmd = [sys.executable, "-m", "prjdevops.sandbox", "serve", "--port", str(port), "--state", str(state)]
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -104,7 +119,7 @@ def up(home: Path, port: int = 6550) -> SandboxInfo:
         if proc.poll() is not None:
             pid_file.unlink(missing_ok=True)
             raise SandboxError(f"sandbox did not start: {_last_error(log_file)}", hint=f"see {log_file}")
-        if _answers(url, timeout=0.5):
+        if _answers(url, proc.pid, timeout=0.5):
             write_kubeconfig(kubeconfig, url, context=CONTEXT)
             return SandboxInfo(url=url, pid=proc.pid, port=port, kubeconfig=kubeconfig, home=home)
         time.sleep(0.05)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -209,7 +210,8 @@ class Handler(BaseHTTPRequestHandler):
             sb.store.save()
             return self._send_obj(200, {"saved": str(sb.store.state_file) if sb.store.state_file else None})
         if parts == ["info"] and method == "GET":
-            return self._send_obj(200, {"url": sb.url, "resourceVersion": sb.store.resource_version,
+            return self._send_obj(200, {"url": sb.url, "pid": os.getpid(),
+                                        "resourceVersion": sb.store.resource_version,
                                         "stateFile": str(sb.store.state_file) if sb.store.state_file else None})
         raise ApiError(404, "the server could not find the requested resource")
 

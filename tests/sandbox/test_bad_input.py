@@ -1,0 +1,128 @@
+"""Bad requests get Kubernetes Status answers with the right code; the server keeps serving."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from typing import Any
+
+import pytest
+
+from prjdevops.errors import SandboxError
+from prjdevops.sandbox import Sandbox
+
+from .helpers import raw
+
+CM = "/api/v1/namespaces/default/configmaps"
+
+
+def status_of(sandbox: Sandbox, method: str, path: str, body: str | bytes | None = None,
+              ctype: str = "application/json") -> tuple[int, dict[str, Any]]:
+    code, hdrs, payload = raw(sandbox.url, method, path, body, {"Content-Type": ctype})
+    assert hdrs["content-type"] == "application/json"
+    assert isinstance(payload, dict), payload
+    assert payload["kind"] == "Status" and payload["apiVersion"] == "v1" and payload["status"] == "Failure"
+    assert payload["code"] == code and payload["message"]
+    assert "Traceback" not in payload["message"]
+    return code, payload
+
+
+@pytest.mark.parametrize(("method", "path", "body", "ctype", "code", "reason"), [
+    ("POST", CM, "{not json", "application/json", 400, "BadRequest"),
+    ("POST", CM, "[1, 2]", "application/json", 400, "BadRequest"),
+    ("POST", CM, '{"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "x"}}', "application/json", 400,
+     "BadRequest"),
+    ("POST", CM, '{"kind": "ConfigMap", "apiVersion": "v1", "metadata": {}}', "application/json", 422,
+     "Invalid"),
+    ("POST", CM, '{"kind": "ConfigMap", "metadata": {"name": "x", "labels": {"a": 1}}}', "application/json",
+     422, "Invalid"),
+    ("POST", CM, "k8s\x00garbage", "application/vnd.kubernetes.protobuf", 400, "BadRequest"),
+    ("POST", CM, "a: [", "application/yaml", 400, "BadRequest"),
+    ("POST", CM, "<xml/>", "application/xml", 415, "UnsupportedMediaType"),
+    ("GET", "/api/v1/namespaces/default/widgets", None, "application/json", 404, "NotFound"),
+    ("GET", "/apis/nope.example.com/v1", None, "application/json", 404, "NotFound"),
+    ("GET", "/apis/apps/v9/deployments", None, "application/json", 404, "NotFound"),
+    ("GET", "/totally/wrong", None, "application/json", 404, "NotFound"),
+    ("GET", "/openapi/v3", None, "application/json", 404, "NotFound"),
+    ("DELETE", "/api/v1", None, "application/json", 405, "MethodNotAllowed"),
+    ("PUT", CM, "{}", "application/json", 405, "MethodNotAllowed"),
+    ("PATCH", f"{CM}/ghost", "{}", "application/merge-patch+json", 404, "NotFound"),
+    ("PATCH", f"{CM}/ghost", "{}", "application/apply-patch+yaml", 422, "Invalid"),
+    ("PATCH", f"{CM}/ghost", "{}", "text/plain", 415, "UnsupportedMediaType"),
+    ("GET", f"{CM}?labelSelector=a+in+b", None, "application/json", 400, "BadRequest"),
+    ("GET", f"{CM}?watch=true&resourceVersion=abc", None, "application/json", 400, "BadRequest"),
+])
+def test_bad_requests_get_status(sandbox: Sandbox, method: str, path: str, body: str | None, ctype: str,
+                                 code: int, reason: str) -> None:
+    got, payload = status_of(sandbox, method, path, body, ctype)
+    assert (got, payload["reason"]) == (code, reason)
+    assert raw(sandbox.url, "GET", "/version")[0] == 200  # still alive
+
+
+def test_put_name_mismatch_and_unknown_patch_type(sandbox: Sandbox) -> None:
+    assert raw(sandbox.url, "POST", CM, '{"metadata": {"name": "a"}}', {"Content-Type": "application/json"})[0] == 201
+    code, _ = status_of(sandbox, "PUT", f"{CM}/a", '{"metadata": {"name": "b"}}')
+    assert code == 400
+    code, _ = status_of(sandbox, "PATCH", f"{CM}/a", "{}", "text/plain")
+    assert code == 415
+
+
+def test_discovery_and_openapi_endpoints(sandbox: Sandbox) -> None:
+    code, hdrs, body = raw(sandbox.url, "GET", "/openapi/v2")
+    assert (code, hdrs["content-type"], body) == (200, "application/octet-stream", b"")
+    for path in ("/api", "/api/"):
+        code, _, body = raw(sandbox.url, "GET", path)
+        assert code == 200 and body["kind"] == "APIVersions" and body["versions"] == ["v1"]
+    code, _, body = raw(sandbox.url, "GET", "/api/v1")
+    assert body["groupVersion"] == "v1" and "@" not in raw(sandbox.url, "GET", "/api/v1")[1]["content-type"]
+    code, _, body = raw(sandbox.url, "GET", "/apis/apps")
+    assert body["kind"] == "APIGroup" and body["preferredVersion"]["groupVersion"] == "apps/v1"
+
+
+def test_keep_alive_survives_errors_and_bodies_are_drained(sandbox: Sandbox) -> None:
+    conn = http.client.HTTPConnection(sandbox.url.removeprefix("http://"), timeout=5)
+    try:
+        # a DELETE with a body that the server must read even though the target does not exist
+        conn.request("DELETE", f"{CM}/ghost", body=json.dumps({"propagationPolicy": "Background"}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 404
+        resp.read()
+        conn.request("POST", CM, body="{broken", headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 400
+        resp.read()
+        conn.request("GET", "/version")
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["major"] == "1"
+    finally:
+        conn.close()
+
+
+def test_tcp_nodelay_is_set(sandbox: Sandbox) -> None:
+    # a tiny request/response round trip stays far below the 40 ms delayed-ACK stall
+    import time
+
+    conn = http.client.HTTPConnection(sandbox.url.removeprefix("http://"), timeout=5)
+    conn.request("GET", "/version")
+    conn.getresponse().read()
+    t = time.perf_counter()
+    for _ in range(10):
+        conn.request("POST", CM, body='{"metadata": {"generateName": "n-"}}',
+                     headers={"Content-Type": "application/json"})
+        assert conn.getresponse().read()
+    assert (time.perf_counter() - t) / 10 < 0.035
+    conn.close()
+
+
+def test_refuses_non_loopback_and_busy_port(sandbox: Sandbox) -> None:
+    with pytest.raises(SandboxError, match="loopback"):
+        Sandbox(host="0.0.0.0")
+    with pytest.raises(SandboxError, match="loopback"):
+        Sandbox(host="example.com")
+    with pytest.raises(SandboxError, match="busy"):
+        Sandbox(port=sandbox.port).start()
+    assert sandbox.url.startswith("http://127.0.0.1:")
+    s = socket.create_connection(("127.0.0.1", sandbox.port))
+    s.close()
