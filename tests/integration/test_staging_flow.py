@@ -159,3 +159,11 @@ def test_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert "unreachable" in out.stderr or "connection refused" in out.stderr.lower()
+
+
+def test_chained_tasks_both_run(env_dir: Path) -> None:
+    """`invoke stg.x prod.x` runs both (tasks.dedupe is off), each against the environment it is given."""
+    deployed = invoke(["stg.deploy", "--env", "itest", "prod.status", "--env", "itest"], env_dir)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "revision   1 (deployed)" in deployed.stdout  # stg.deploy ran
+    assert "REVISION  UPDATED" in deployed.stdout  # prod.status ran (it adds the history table)
