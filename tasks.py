@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from invoke import Collection
 
-from cli import app, envs, sandbox
+from cli import app, envs, libraries, sandbox
 
 ns = Collection()
 # Also in invoke.yaml: one function registered in two namespaces must run each time it is named.
 ns.configure({"tasks": {"dedupe": False}})
-for coll in (sandbox.ns, envs.ns, app.stg, app.prod):
+for coll in (sandbox.ns, envs.ns, app.stg, app.prod, libraries.ns):
     ns.add_collection(coll)
