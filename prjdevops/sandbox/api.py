@@ -308,20 +308,27 @@ class Api:
         self._after_write(rt, new)
         return self.store.copy(rt.key, meta.get("namespace", ""), meta["name"]) or _clone(new)
 
-    def write_status(self, rt: ResourceType, obj: Obj) -> None:
-        """Controllers' write path: replace an object as given if it changed (status included)."""
+    def write_status(self, rt: ResourceType, obj: Obj) -> bool:
+        """Controllers' write path: replace an object as given if it changed (status included).
+
+        Optimistic like a real controller's update: if the object changed since the controller read it
+        (another resourceVersion), nothing is written and the next pass works from the new state.
+        """
         meta = obj["metadata"]
         with self.store.lock:
             old = self.store.peek(rt.key, meta.get("namespace", ""), meta["name"])
             if old is None or old["metadata"]["uid"] != meta.get("uid"):
-                return
+                return False
+            if old["metadata"].get("resourceVersion") != meta.get("resourceVersion"):
+                return False
             if _meta_sans_rv(obj) == _meta_sans_rv(old):
-                return
+                return False
             if meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.kind != "Namespace":
                 self.store.write(rt.key, obj, created=False)
                 self._finalize_delete(rt, obj)
-                return
+                return True
             self.store.write(rt.key, obj, created=False)
+            return True
 
     # --- patch ------------------------------------------------------------------------------------
 

@@ -440,8 +440,8 @@ class Controllers:
         upd["spec"]["replicas"] = replicas
         upd["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/desired-replicas"] = str(
             dep["spec"].get("replicas", 1))
-        self.api.update(self._rt("apps", "replicasets"), rs["metadata"]["namespace"], rs["metadata"]["name"],
-                        upd, check_rv=False)
+        if not self.api.write_status(self._rt("apps", "replicasets"), upd):
+            return  # changed meanwhile: the next pass decides again
         verb = "up" if replicas > before else "down"
         self.api.record_event(dep, "Normal", "ScalingReplicaSet",
                               f"Scaled {verb} replica set {rs['metadata']['name']} from {before} to {replicas}",

@@ -529,8 +529,18 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 for ev in events:
                     start = ev.rv
-                    if ev.key == rt.key and wanted(ev.obj):
-                        emit(ev.type, self._raw_out(rt, ev.obj, ev.raw))
+                    if ev.key != rt.key:
+                        continue
+                    etype = ev.type
+                    now_in = wanted(ev.obj)
+                    if etype == "MODIFIED" and ev.old is not None:
+                        was_in = wanted(ev.old)
+                        # Leaving or entering a selector reads as DELETED/ADDED, as upstream.
+                        etype = ("MODIFIED" if was_in else "ADDED") if now_in else ("DELETED" if was_in else "")
+                    elif not now_in:
+                        etype = ""
+                    if etype:
+                        emit(etype, self._raw_out(rt, ev.obj, ev.raw))
                         last_emit = time.monotonic()
                 if bookmarks and time.monotonic() - last_emit >= BOOKMARK_SECONDS:
                     bookmark(start)

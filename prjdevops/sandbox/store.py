@@ -22,7 +22,7 @@ from .resources import Registry
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (group, plural)
 
-WATCH_LOG_SIZE = 50_000
+WATCH_LOG_SIZE = 20_000
 
 
 class Gone(Exception):
@@ -38,6 +38,7 @@ class Event:
     type: str  # ADDED | MODIFIED | DELETED
     obj: Obj
     raw: bytes
+    old: Obj | None = None  # the previous state of a MODIFIED object (for selector transitions)
 
 
 def dumps(obj: Any) -> bytes:
@@ -108,9 +109,9 @@ class Store:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def _record(self, key: Key, etype: str, obj: Obj) -> bytes:
+    def _record(self, key: Key, etype: str, obj: Obj, old: Obj | None = None) -> bytes:
         raw = dumps(obj)
-        self._log.append(Event(self._rv, key, etype, obj, raw))
+        self._log.append(Event(self._rv, key, etype, obj, raw, old))
         if len(self._log) == self._log.maxlen:
             self._first_rv = self._log[0].rv
         self.dirty = True
@@ -123,8 +124,11 @@ class Store:
         with self.lock:
             self._rv += 1
             meta["resourceVersion"] = str(self._rv)
-            raw = self._record(key, "ADDED" if created else "MODIFIED", obj)
-            self._objs.setdefault(key, {})[(meta.get("namespace", ""), meta["name"])] = (obj, raw)
+            objs = self._objs.setdefault(key, {})
+            nsname = (meta.get("namespace", ""), meta["name"])
+            prev = objs.get(nsname)
+            raw = self._record(key, "ADDED" if created else "MODIFIED", obj, prev[0] if prev else None)
+            objs[nsname] = (obj, raw)
         return obj
 
     def remove(self, key: Key, namespace: str, name: str) -> Obj | None:

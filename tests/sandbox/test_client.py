@@ -302,3 +302,15 @@ def test_lease_crud_with_optimistic_locking(api_client: Any) -> None:
         coord.replace_namespaced_lease("lock", "default", lease)
     assert e.value.status == 409
     assert coord.read_namespaced_lease("lock", "default").spec.holder_identity == "you"
+
+
+def test_user_writes_are_not_lost_to_controllers(api_client: Any, sandbox: Sandbox) -> None:
+    apps = client.AppsV1Api(api_client)
+    apps.create_namespaced_deployment("default", deployment("busy", replicas=1))
+    for i in range(30):
+        apps.patch_namespaced_deployment("busy", "default", {"metadata": {"labels": {"n": str(i)}},
+                                                             "spec": {"replicas": i % 3 + 1}})
+    d = apps.read_namespaced_deployment("busy", "default")
+    assert d.metadata.labels["n"] == "29" and d.spec.replicas == 3
+    wait_for(lambda: (x := apps.read_namespaced_deployment("busy", "default")).status.ready_replicas == 3
+             and x.status.observed_generation == x.metadata.generation, what="settles at 3 replicas")

@@ -99,3 +99,27 @@ def test_periodic_bookmarks_and_too_old_resource_version(sandbox: Sandbox, api_c
         raise AssertionError("expected Gone")
     except store.Gone:
         pass
+
+
+def test_label_selector_transitions_read_as_added_and_deleted(api_client: Any) -> None:
+    v1 = client.CoreV1Api(api_client)
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "t", "labels": {"w": "0"}}, "data": {}})
+    rv = v1.list_namespaced_config_map("default").metadata.resource_version
+
+    def writer() -> None:
+        time.sleep(0.1)
+        v1.patch_namespaced_config_map("t", "default", {"metadata": {"labels": {"w": "1"}}})
+        v1.patch_namespaced_config_map("t", "default", {"data": {"x": "1"}})
+        v1.patch_namespaced_config_map("t", "default", {"metadata": {"labels": {"w": "2"}}})
+
+    t = threading.Thread(target=writer)
+    t.start()
+    seen = []
+    w = watch.Watch()
+    for ev in w.stream(v1.list_namespaced_config_map, "default", label_selector="w=1", resource_version=rv,
+                       timeout_seconds=5):
+        seen.append(ev["type"])
+        if ev["type"] == "DELETED":
+            w.stop()
+    t.join()
+    assert seen == ["ADDED", "MODIFIED", "DELETED"]
