@@ -1,0 +1,99 @@
+"""Run the ``verify/`` pytest suite in a subprocess (argv list) and read back its JUnit XML.
+
+Used by ``invoke verify`` and as the production deploy's gate. The subprocess keeps the suite's own process state
+(Helm handles, testinfra caches) out of the caller and is exactly what a user runs by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prjdevops.environments import ENV_VAR, project_root
+from prjdevops.errors import DeployError
+from prjdevops.verify.plan import CLUSTER_GROUPS, parse_groups
+from prjdevops.verify.report import Row, failures, read_junit
+
+SUITE = "verify"
+
+
+@dataclass
+class VerifyRun:
+    env: str
+    rows: list[Row]
+    junit: Path
+    log: Path
+    returncode: int
+
+    @property
+    def failed(self) -> list[Row]:
+        return failures(self.rows)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def reports_dir(configured: str | os.PathLike[str] | None = None) -> Path:
+    return Path(configured).expanduser().resolve() if configured else project_root() / "reports"
+
+
+def pytest_argv(env: str, *, only: Sequence[str] = (), junit: Path, root: Path | None = None) -> list[str]:
+    root = root or project_root()
+    argv = [sys.executable, "-m", "pytest", str(root / SUITE), "--rootdir", str(root), "-q", "-rN",
+            "-p", "no:cacheprovider", f"--junitxml={junit}", "-o", "junit_family=xunit1",
+            "-o", "junit_suite_name=verify", "--verify-env", env]
+    for g in only:
+        argv += ["--verify-only", g]
+    return argv
+
+
+def run(env: str, *, only: Sequence[str] = (), reports: Path | None = None, environments_dir: Path | None = None,
+        timeout: float = 900, extra_env: dict[str, str] | None = None) -> VerifyRun:
+    """Run the suite for ``env``; JUnit XML and pytest's output land in ``reports/verify-<env>.{xml,log}``."""
+    parse_groups(only)  # refuse unknown groups before starting anything
+    out = reports or reports_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    junit, log = out / f"verify-{env}.xml", out / f"verify-{env}.log"
+    junit.unlink(missing_ok=True)
+    environ = dict(os.environ, **(extra_env or {}))
+    if environments_dir is not None:
+        environ[ENV_VAR] = str(environments_dir)
+    try:
+        proc = subprocess.run(pytest_argv(env, only=only, junit=junit), cwd=project_root(), env=environ,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise DeployError(f"verify suite for {env!r} did not finish within {timeout:.0f}s") from e
+    log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    if not junit.is_file() or proc.returncode in (2, 3, 4):  # interrupted, internal error, usage error
+        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        why = next((line.split("error:", 1)[1].strip() for line in lines if "error:" in line.lower()[:30]),
+                   lines[-1] if lines else f"pytest exit code {proc.returncode}")
+        raise DeployError(f"verify suite for {env!r} could not run: {why}", hint=f"see {log}")
+    return VerifyRun(env, read_junit(junit), junit, log, proc.returncode)
+
+
+def gate(*, environments_dir: Path | None = None, reports: Path | None = None,
+         groups: Sequence[str] = CLUSTER_GROUPS, report: Callable[[str], None] | None = None,
+         ) -> Callable[[Any, Any], list[str]]:
+    """A ``guarded_deploy`` gate: run the suite's Kubernetes groups, return ``group/check: reason`` per failure.
+
+    Host and node groups are left out by default: a full disk or swap on a node is not a reason to roll back an
+    application deploy; run ``invoke verify`` for those.
+    """
+
+    def check(target: Any, prep: Any) -> list[str]:
+        if report:
+            report(f"verifying {target.env.name} ({', '.join(groups)})")
+        result = run(target.env.name, only=[",".join(groups)], reports=reports, environments_dir=environments_dir)
+        if report:
+            report(f"verify: {len(result.rows) - len(result.failed)} passed/skipped, {len(result.failed)} failed "
+                   f"(JUnit XML {result.junit})")
+        return [f"{r.group}/{r.check}: {r.reason}" for r in result.failed]
+
+    return check
