@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,8 +43,13 @@ def serialized(report: Reporter) -> Reporter:
     return say
 
 
+CACHE_ENV = "PRJDEVOPS_CHART_CACHE"  # another cache folder (tests, CI caches)
+
+
 def default_cache_dir() -> Path:
-    return project_root() / ".prjdevops" / "charts"
+    """Pulled chart archives, one folder per repository: ``.prjdevops/charts/`` unless $PRJDEVOPS_CHART_CACHE."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured).expanduser().resolve() if configured else project_root() / ".prjdevops" / "charts"
 
 
 def standins_dir() -> Path:
@@ -270,12 +276,11 @@ def _kinds(objects: Iterable[Mapping[str, Any]]) -> tuple[set[tuple[str, str]], 
     return used, defined
 
 
-def check_crd_order(preps: Mapping[str, Prepared], env: Environment) -> None:
+def check_crd_order(preps: Mapping[str, tuple[Prepared, list[dict[str, Any]]]], env: Environment) -> None:
     """Refuse, before anything runs, a release using a CRD kind without needing the release defining it."""
     uses: dict[str, set[tuple[str, str]]] = {}
     provides: dict[str, set[tuple[str, str]]] = {}
-    for name, prep in preps.items():
-        objects = parse_manifest(rel_ops.render_for(prep, prep.release.namespace), prep.release.namespace)
+    for name, (prep, objects) in preps.items():
         used, defined = _kinds(objects)
         uses[name] = used
         provides[name] = defined | set(chart_crd_kinds(Path(prep.release.chart)))
@@ -378,9 +383,9 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
             settle(Outcome(name, SKIPPED, detail=f"needs {', '.join(missing)}, not deployed and not selected"
                                                  f" (add to --only, or deploy it first)"))
     # 2. Pull and prepare every chart first: a bad repository fails before the cluster is touched.
-    preps: dict[str, Prepared] = {}
+    preps: dict[str, tuple[Prepared, list[dict[str, Any]]]] = {}
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        pending = {n: pool.submit(prepare, env, n, cache) for n in selection.order if n not in outcomes}
+        pending = {n: pool.submit(_prepare_rendered, env, n, cache) for n in selection.order if n not in outcomes}
         for name, prep_future in pending.items():
             t0 = time.monotonic()
             try:
@@ -414,7 +419,8 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
                 if stop or len(running) >= max(1, concurrency):
                     continue
                 if all(n in done_names and done_names[n].state in (OK, CHANGED) for n in needs):
-                    running[pool.submit(_deploy_one, target, preps[name], report, timeout)] = (name, time.monotonic())
+                    job = pool.submit(_deploy_one, target, preps[name][0], report, timeout)
+                    running[job] = (name, time.monotonic())
             if not running:
                 with lock:
                     left = [n for n in selection.order if n not in outcomes]
@@ -447,6 +453,12 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
                 if outcome.state == FAILED and not continue_on_error:
                     stop = True
     return _recap(selection, outcomes, started)
+
+
+def _prepare_rendered(env: Environment, name: str, cache: Path) -> tuple[Prepared, list[dict[str, Any]]]:
+    """Pull, layer and render offline: a chart that cannot render fails here, before the cluster is touched."""
+    prep = prepare(env, name, cache)
+    return prep, parse_manifest(rel_ops.render_for(prep, prep.release.namespace), prep.release.namespace)
 
 
 def _failure_text(e: DeployError) -> str:
