@@ -73,3 +73,11 @@ class SandboxError(DeployError):
 
 class ChartSourceError(DeployError):
     """A chart could not be fetched from its repository or registry; names the URL, chart and release."""
+
+
+class GitError(DeployError):
+    """A git command failed or the work tree is not in a state the GitOps flow can use; names the command."""
+
+
+class ArgoCDError(DeployError):
+    """Argo CD Applications are invalid, missing, or did not reach the wanted sync/health state."""
