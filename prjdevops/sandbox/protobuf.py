@@ -18,7 +18,11 @@ Obj = dict[str, Any]
 
 
 class ProtobufError(ValueError):
-    """The body is not a protobuf message we can read."""
+    """The body is not a protobuf message we can read (HTTP 400)."""
+
+
+class UnsupportedKind(ProtobufError):
+    """A well-formed envelope of a kind this decoder has no schema for (HTTP 415)."""
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -221,7 +225,8 @@ def decode(body: bytes) -> Obj:
             raw = v
     decoder = DECODERS.get(kind)
     if decoder is None:
-        raise ProtobufError(f"protobuf bodies of kind {kind or '?'} are not supported; send JSON")
+        raise UnsupportedKind(f"the sandbox decodes protobuf bodies only for {', '.join(sorted(DECODERS))}, "
+                              f"not {kind or '?'}: send JSON (e.g. kubectl apply -f instead of kubectl create)")
     obj = decoder(raw)
     if api_version:
         obj["apiVersion"] = api_version

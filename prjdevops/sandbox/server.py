@@ -23,11 +23,12 @@ from prjdevops.errors import SandboxError
 
 from .api import Api, ApiError, not_found
 from .faults import Fault
-from .protobuf import ProtobufError
+from .protobuf import ProtobufError, UnsupportedKind
 from .protobuf import decode as decode_protobuf
 from .resources import ResourceType
 from .selectors import FieldSelector, LabelSelector, SelectorError
 from .store import Gone, Obj, dumps
+from .tables import table, wants_table
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -154,6 +155,8 @@ class Handler(BaseHTTPRequestHandler):
             self._route(method, path, params, body)
         except ApiError as e:
             self._send_obj(e.code, e.status())
+        except UnsupportedKind as e:
+            self._send_obj(415, ApiError(415, str(e)).status())
         except (ProtobufError, SelectorError, SandboxError) as e:
             self._send_obj(400, ApiError(400, str(e)).status())
         except (BrokenPipeError, ConnectionResetError):
@@ -345,8 +348,8 @@ class Handler(BaseHTTPRequestHandler):
         fsel = FieldSelector.parse(params.get("fieldSelector"))
         with store.lock:
             rv = store.resource_version
-            items = [self._raw_out(rt, o, raw) for o, raw in store.scan(rt.key, ns or None)
-                     if (ls.empty or ls.matches(o["metadata"].get("labels") or {})) and fsel.matches(o)]
+            matching = [(o, raw) for o, raw in store.scan(rt.key, ns or None)
+                        if (ls.empty or ls.matches(o["metadata"].get("labels") or {})) and fsel.matches(o)]
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         start = 0
         if params.get("continue"):
@@ -357,11 +360,14 @@ class Handler(BaseHTTPRequestHandler):
             except (ValueError, KeyError, TypeError) as e:
                 raise ApiError(400, "invalid continue token") from e
         limit = int(params["limit"]) if params.get("limit", "").isdigit() else 0
-        end = len(items) if limit <= 0 else start + limit
-        page = items[start:end]
-        if end < len(items):
+        end = len(matching) if limit <= 0 else start + limit
+        page_objs = matching[start:end]
+        if end < len(matching):
             meta["continue"] = base64.urlsafe_b64encode(dumps({"o": end, "rv": rv})).decode()
-            meta["remainingItemCount"] = len(items) - end
+            meta["remainingItemCount"] = len(matching) - end
+        if wants_table(self.headers.get("Accept", "")):
+            return self._send_obj(200, table(rt.group, rt.kind, [o for o, _ in page_objs], meta))
+        page = [self._raw_out(rt, o, raw) for o, raw in page_objs]
         head = dumps({"kind": rt.list_kind, "apiVersion": rt.group_version, "metadata": meta})
         self._send(200, head[:-1] + b',"items":[' + b",".join(page) + b"]}")
 
@@ -387,6 +393,9 @@ class Handler(BaseHTTPRequestHandler):
                 raw = sb.store.raw(rt.key, ns, name)
             if obj is None or raw is None:
                 raise not_found(rt, name)
+            if wants_table(self.headers.get("Accept", "")):
+                return self._send_obj(200, table(rt.group, rt.kind, [obj],
+                                                 {"resourceVersion": obj["metadata"]["resourceVersion"]}))
             return self._send(200, self._raw_out(rt, obj, raw))
         if method == "PUT":
             obj = self._parse(body, self.headers.get("Content-Type", ""))
@@ -482,11 +491,23 @@ class Handler(BaseHTTPRequestHandler):
                 return False
             return (ls.empty or ls.matches(meta.get("labels") or {})) and fsel.matches(o)
 
-        initial: list[bytes] = []
+        as_table = wants_table(self.headers.get("Accept", ""))
+        first_row = [True]
+
+        def render(o: Obj, raw: bytes) -> bytes:
+            if not as_table:
+                return self._raw_out(rt, o, raw)
+            # Like the real server: column definitions only on the first row of the stream.
+            t = table(rt.group, rt.kind, [o], {"resourceVersion": o["metadata"]["resourceVersion"]},
+                      with_columns=first_row[0])
+            first_row[0] = False
+            return dumps(t)
+
+        initial: list[tuple[Obj, bytes]] = []
         with store.lock:
             current = store.resource_version
             if send_initial or (rv_param in ("", "0") and params.get("sendInitialEvents") != "false"):
-                initial = [self._raw_out(rt, o, raw) for o, raw in store.scan(rt.key, ns or None) if wanted(o)]
+                initial = [(o, raw) for o, raw in store.scan(rt.key, ns or None) if wanted(o)]
                 start = current
             else:
                 try:
@@ -512,8 +533,8 @@ class Handler(BaseHTTPRequestHandler):
             emit("BOOKMARK", dumps({"kind": rt.kind, "apiVersion": rt.group_version, "metadata": meta}))
 
         try:
-            for raw in initial:
-                emit("ADDED", raw)
+            for o, raw in initial:
+                emit("ADDED", render(o, raw))
             if send_initial:
                 bookmark(start, initial_end=True)
             deadline = time.monotonic() + timeout
@@ -540,7 +561,7 @@ class Handler(BaseHTTPRequestHandler):
                     elif not now_in:
                         etype = ""
                     if etype:
-                        emit(etype, self._raw_out(rt, ev.obj, ev.raw))
+                        emit(etype, render(ev.obj, ev.raw))
                         last_emit = time.monotonic()
                 if bookmarks and time.monotonic() - last_emit >= BOOKMARK_SECONDS:
                     bookmark(start)

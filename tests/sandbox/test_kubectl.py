@@ -111,3 +111,27 @@ def test_rollout_status_fails_on_progress_deadline(kubeconfig: Path, sandbox: Sa
     assert "exceeded its progress deadline" in r.stderr
     events = yaml.safe_load(kubectl(kubeconfig, "get", "events", "-o", "yaml").stdout)["items"]
     assert any(e["reason"] == "Unhealthy" and "Readiness probe failed" in e["message"] for e in events)
+
+
+def test_get_prints_server_side_columns(kubeconfig: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+    assert kubectl(kubeconfig, "apply", "-f", str(write(tmp_path))).returncode == 0
+    assert kubectl(kubeconfig, "rollout", "status", "deployment/web", "--timeout=20s").returncode == 0
+    pods = kubectl(kubeconfig, "get", "pods", "-o", "wide").stdout.splitlines()
+    assert pods[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    assert all(line.split()[1:3] == ["1/1", "Running"] and "sandbox-node" in line for line in pods[1:])
+    svc = kubectl(kubeconfig, "get", "svc", "web").stdout.splitlines()
+    assert svc[0].split()[:4] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP"]
+    assert svc[1].split()[1] == "ClusterIP" and svc[1].split()[2].startswith("10.96.")
+    dep = kubectl(kubeconfig, "get", "deploy", "web").stdout.splitlines()
+    assert dep[1].split()[:4] == ["web", "2/2", "2", "2"]
+
+
+def test_typed_protobuf_create_of_unsupported_kind_is_415(kubeconfig: Path, sandbox: Sandbox) -> None:
+    # kubectl create <kind> sends protobuf; only Secret/ConfigMap/Namespace are decoded
+    r = kubectl(kubeconfig, "create", "configmap", "made", "--from-literal=a=b")
+    assert r.returncode == 0, r.stderr
+    cmap = sandbox.store.get("", "v1", "configmaps", "default", "made")
+    assert cmap is not None and cmap["data"] == {"a": "b"}
+    assert kubectl(kubeconfig, "create", "namespace", "made-ns").returncode == 0
+    r = kubectl(kubeconfig, "create", "job", "j", "--image=busybox")
+    assert r.returncode != 0 and "kubectl apply -f" in r.stderr
