@@ -171,11 +171,12 @@ def _interaction(yes: bool) -> Any:
 
 @task(help={**{k: v for k, v in _DEPLOY_HELP.items() if k != "no_wait"}, "env": "environment (default: production)",
             "yes": "confirm without the typed prompt (for CI)",
-            "recover": "first roll a release stuck in pending-* back to its last deployed revision"},
+            "recover": "first roll a release stuck in pending-* back to its last deployed revision",
+            "verify": "gate: run the verify suite's Kubernetes checks after the rollout; any failure rolls back"},
       iterable=["set", "values"])
 @errors
 def prod_deploy(c: Context, env: str = "production", set: Any = None, values: Any = None, timeout: int = 0,
-                yes: bool = False, recover: bool = False, dry_run: bool = False) -> None:
+                yes: bool = False, recover: bool = False, dry_run: bool = False, verify: bool = False) -> None:
     """Guarded deploy: cluster check, plan, confirmation, lock, backup, health gate, verified auto-rollback."""
     from pathlib import Path
 
@@ -192,8 +193,12 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
             for d in diffs:
                 say(d.diff)
             return
+        from prjdevops.verify.runner import gate
+
         out = production.guarded_deploy(target, prep, io=_interaction(yes), report=say, recover_stuck=recover,
-                                        timeout=timeout or None)
+                                        timeout=timeout or None,
+                                        gate=gate(environments_dir=settings(c).env_dir(), report=say) if verify
+                                        else None)
     say(f"{out.release}: {out.action}, revision {out.revision}"
          + (f", backup {out.backup}" if out.backup else "") + f" ({out.seconds:.1f}s)")
 
