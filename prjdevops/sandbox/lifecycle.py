@@ -42,6 +42,17 @@ def _paths(home: Path) -> tuple[Path, Path, Path, Path, Path]:
     return home / "pid", home / "port", home / "sandbox.log", home / "kubeconfig", home / "state.json"
 
 
+def _is_sandbox(pid: int) -> bool:
+    """Guard against a recycled pid: the process must be a sandbox server (checked where /proc exists)."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        return b"prjdevops.sandbox" in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -88,7 +99,7 @@ def status(home: Path) -> SandboxInfo | None:
     """The running sandbox of ``home``, or None (stale pid files are ignored)."""
     pid_file, port_file, _, kubeconfig, _ = _paths(Path(home))
     pid, port = _read_int(pid_file), _read_int(port_file)
-    if pid is None or port is None or not _alive(pid):
+    if pid is None or port is None or not _alive(pid) or not _is_sandbox(pid):
         return None
     url = f"http://127.0.0.1:{port}"
     return SandboxInfo(url=url, pid=pid, port=port, kubeconfig=kubeconfig, home=Path(home))

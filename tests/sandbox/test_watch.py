@@ -123,3 +123,18 @@ def test_label_selector_transitions_read_as_added_and_deleted(api_client: Any) -
             w.stop()
     t.join()
     assert seen == ["ADDED", "MODIFIED", "DELETED"]
+
+
+def test_client_streaming_list_with_send_initial_events(api_client: Any) -> None:
+    v1 = client.CoreV1Api(api_client)
+    v1.create_namespaced_config_map("default", cm("only"))
+    w = watch.Watch()
+    seen = []
+    for ev in w.stream(v1.list_namespaced_config_map, "default", send_initial_events=True,
+                       allow_watch_bookmarks=True, resource_version_match="NotOlderThan", timeout_seconds=3):
+        seen.append((ev["type"], ev["raw_object"]["metadata"]))
+        if ev["type"] == "BOOKMARK":
+            w.stop()
+    assert [t for t, _ in seen] == ["ADDED", "BOOKMARK"]
+    assert seen[0][1]["name"] == "only"
+    assert seen[1][1]["annotations"] == {"k8s.io/initial-events-end": "true"}
