@@ -171,9 +171,14 @@ def _levels(needs: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
     return level
 
 
+def _abs(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
 def _rel(path: Path, root: Path, what: str) -> str:
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        # abspath, not resolve: a symlinked chart folder is still the repository's path
+        return _abs(path).relative_to(_abs(root)).as_posix()
     except ValueError:
         raise ConfigError(f"{what} {path} is outside the repository {root}: Argo CD can only read files of the "
                           "Git repository it syncs") from None
@@ -206,7 +211,7 @@ def child_app(env: Environment, release: Release, wave: int, settings: Settings,
         for f in release.values_files:
             _rel(f, root, f"release {release.name!r}: values file")
         # relative to the chart folder: Argo CD resolves valueFiles against the source path (inside the repo)
-        helm["valueFiles"] = [os.path.relpath(f.resolve(), chart_dir.resolve()) for f in release.values_files]
+        helm["valueFiles"] = [os.path.relpath(_abs(f), _abs(chart_dir)) for f in release.values_files]
         if release.set_values:
             helm["parameters"] = _parameters(release)
         sources = {"source": {"repoURL": settings.repo_url, "targetRevision": settings.revision(env.name),
@@ -669,7 +674,7 @@ def _check_sources(env: Environment, settings: Settings, root: Path, path: Path,
                                        "source ($values/...)")
                 bad = True
                 continue
-            if not file.resolve().is_relative_to(root.resolve()):
+            if not _abs(file).is_relative_to(_abs(root)):
                 report.problems.append(f"{where}: values file {vf!r} is outside the repository")
                 bad = True
             elif not file.is_file():
@@ -693,8 +698,7 @@ def _check_sources(env: Environment, settings: Settings, root: Path, path: Path,
         try:
             render_chart(chart_dir, values, release, ns)
         except DeployError as e:
-            shown = _rel(chart_dir, root, "chart") if chart_dir.resolve().is_relative_to(root.resolve()) \
-                else str(chart_dir)
+            shown = _rel(chart_dir, root, "chart") if _abs(chart_dir).is_relative_to(_abs(root)) else str(chart_dir)
             report.problems.append(f"{where}: chart {shown} does not render with its values: {e}")
             continue
         report.rendered.append(f"{env.name}/{name}")
