@@ -7,8 +7,11 @@ from here, through the same Helm pull code path. Packages and the index are buil
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import logging
+import re
 import shutil
 import threading
 import urllib.error
@@ -17,6 +20,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import yaml
 
 from prjdevops.adapters.helm import generate_repo_index, package_chart
 from prjdevops.environments import project_root
@@ -56,20 +61,73 @@ def build_repository(sources: Path, dest: Path) -> list[Path]:
     return packages
 
 
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+_OCI_PATH = re.compile(r"^/v2/(?P<repo>.+)/(?P<what>manifests|blobs|tags)/(?P<ref>[^/]+)$")
+
+
 class _Handler(SimpleHTTPRequestHandler):
-    """Read-only files of one folder; loopback clients only; no directory listings."""
+    """Read-only files of one folder (an HTTP chart repository) and the same charts as a read-only OCI
+    registry under ``/v2/`` (any path prefix, e.g. ``oci://127.0.0.1:8879/bitnamicharts/harbor``).
+    Loopback clients only; no directory listings."""
 
     server: _RepoServer
 
     def do_GET(self) -> None:
-        if not self._allowed():
-            return
-        super().do_GET()
+        if self.path.startswith("/v2/"):
+            self._oci(head=False)
+        elif self._allowed():
+            super().do_GET()
 
     def do_HEAD(self) -> None:
-        if not self._allowed():
+        if self.path.startswith("/v2/"):
+            self._oci(head=True)
+        elif self._allowed():
+            super().do_HEAD()
+
+    def _oci(self, *, head: bool) -> None:
+        """The distribution API subset ``helm pull oci://`` uses: tags list, manifest by tag or digest, blobs."""
+        if not _is_loopback(self.client_address[0]):
+            self.send_error(403, "loopback clients only")
             return
-        super().do_HEAD()
+        path = self.path.split("?", 1)[0]
+        self.server.record(path)
+        if path == "/v2/":
+            self._send(200, b"{}", "application/json", head)
+            return
+        m = _OCI_PATH.match(path)
+        chart = m["repo"].rsplit("/", 1)[-1] if m else ""
+        store = self.server.oci_store(chart) if m else {}
+        if m is None or not store:
+            self._send(404, json.dumps({"errors": [{"code": "NAME_UNKNOWN", "message": path}]}).encode(),
+                       "application/json", head)
+            return
+        if m["what"] == "tags":
+            tags = sorted(t for t in store if not t.startswith("sha256:"))
+            self._send(200, json.dumps({"name": m["repo"], "tags": tags}).encode(), "application/json", head)
+            return
+        ref = m["ref"].replace("+", "_")
+        if m["what"] == "manifests" and ref in store:
+            body, _ = store[ref]
+            self._send(200, body, OCI_MANIFEST, head, digest=_digest(body))
+        elif m["what"] == "blobs" and ref in store:
+            body, kind = store[ref]
+            self._send(200, body, kind, head, digest=ref)
+        else:
+            self._send(404, json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": ref}]}).encode(),
+                       "application/json", head)
+
+    def _send(self, code: int, body: bytes, content_type: str, head: bool, digest: str | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if digest:
+            self.send_header("Docker-Content-Digest", digest)
+        self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
 
     def _allowed(self) -> bool:
         if not _is_loopback(self.client_address[0]):
@@ -86,6 +144,36 @@ class _Handler(SimpleHTTPRequestHandler):
         log.debug("chart repository: " + format, *args)
 
 
+def _digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _oci_entries(directory: Path, chart: str) -> dict[str, tuple[bytes, str]]:
+    """OCI artifacts Helm would push for each ``<chart>-<version>.tgz``: config (Chart.yaml as JSON), layer,
+    manifest; keyed by tag (the version, ``+`` as ``_``) and by digest."""
+    index = yaml.safe_load((directory / "index.yaml").read_text()) if (directory / "index.yaml").is_file() else {}
+    out: dict[str, tuple[bytes, str]] = {}
+    for entry in (index.get("entries") or {}).get(chart) or []:
+        archive = directory / f"{chart}-{entry['version']}.tgz"
+        if not archive.is_file():
+            continue
+        meta = {k: v for k, v in entry.items() if k not in ("urls", "digest", "created", "removed")}
+        config = json.dumps(meta, sort_keys=True).encode()
+        layer = archive.read_bytes()
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": HELM_CONFIG, "digest": _digest(config), "size": len(config)},
+            "layers": [{"mediaType": HELM_LAYER, "digest": _digest(layer), "size": len(layer)}],
+            "annotations": {"org.opencontainers.image.title": chart,
+                            "org.opencontainers.image.version": str(entry["version"])},
+        }).encode()
+        out[_digest(config)] = (config, HELM_CONFIG)
+        out[_digest(layer)] = (layer, HELM_LAYER)
+        out[_digest(manifest)] = (manifest, OCI_MANIFEST)
+        out[str(entry["version"]).replace("+", "_")] = (manifest, OCI_MANIFEST)
+    return out
+
+
 class _RepoServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -94,11 +182,19 @@ class _RepoServer(ThreadingHTTPServer):
         self.directory = directory
         self.requests: list[str] = []
         self._lock = threading.Lock()
+        self._oci: dict[str, dict[str, tuple[bytes, str]]] = {}
         super().__init__(address, lambda *a: _Handler(*a, directory=str(directory)))
 
     def record(self, path: str) -> None:
         with self._lock:
             self.requests.append(path)
+
+    def oci_store(self, chart: str) -> dict[str, tuple[bytes, str]]:
+        """Tag and digest -> (body, media type) for every packaged version of ``chart`` (built on first use)."""
+        with self._lock:
+            if chart not in self._oci:
+                self._oci[chart] = _oci_entries(self.directory, chart)
+            return self._oci[chart]
 
 
 class ChartRepository:

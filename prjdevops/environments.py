@@ -63,6 +63,17 @@ def load_environment(name: str, directory: Path | None = None) -> Environment:
     return _Parser(path, _root_for(directory)).environment(name, data)
 
 
+def _mirrored(repo: str, mirror: str) -> str:
+    """The mirror's address for a chart repository: HTTP repositories become the mirror itself; OCI ones keep
+    their path on the mirror's host (oci://registry-1.docker.io/bitnamicharts -> oci://<mirror>/bitnamicharts),
+    so an OCI chart is still pulled as OCI."""
+    if not repo.startswith("oci://"):
+        return mirror
+    host = re.sub(r"^[a-z]+://", "", mirror).split("/", 1)[0]
+    path = repo[len("oci://"):].split("/", 1)
+    return f"oci://{host}/{path[1]}" if len(path) > 1 else f"oci://{host}"
+
+
 def _root_for(directory: Path) -> Path:
     """Relative paths in an environment file resolve against the folder above environments/."""
     return directory.parent
@@ -291,7 +302,7 @@ class _Parser:
             item["set"] = [*base.get("set", []), *over.get("set", [])]
             item.setdefault("tier", GROUPS.get(str(item.get("group", "")), 1))
             if mirror and item.get("repo"):
-                item["repo"] = mirror
+                item["repo"] = _mirrored(str(item["repo"]), mirror)
             rel = self.release(item, where)
             if rel is not None:
                 out.append(rel)

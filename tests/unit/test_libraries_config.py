@@ -51,7 +51,9 @@ def test_local_pulls_every_remote_chart_from_the_standin_mirror() -> None:
     env = load_environment("local", SHIPPED)
     assert env.libraries.standins and env.libraries.mirror == "http://127.0.0.1:8879"
     for rel in OFFICIAL:
-        assert env.release(rel).repo == "http://127.0.0.1:8879"
+        # an OCI chart stays OCI: same registry path on the mirror's host
+        want = "oci://127.0.0.1:8879/bitnamicharts" if rel == "harbor" else "http://127.0.0.1:8879"
+        assert env.release(rel).repo == want
 
 
 def test_standin_charts_carry_the_pinned_names_and_versions() -> None:
