@@ -133,7 +133,7 @@ def serve(c: Context, port: int = 8879) -> None:
     from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
     from prjdevops.ops.libraries import standins_dir
 
-    folder = standins_dir() / "repo"
+    folder = standins_dir() / f"repo-{port}"
     packages = build_repository(standin_sources(), folder)
     with ChartRepository(folder, port=port) as repo:
         say(f"serving {len(packages)} stand-in charts at {repo.url} (index {repo.url}/index.yaml); Ctrl-C stops")

@@ -82,7 +82,9 @@ def chart_sources(env: Environment, report: Reporter = _quiet, *, workdir: Path 
         return
     from prjdevops.chartrepo import serve_standins
 
-    repo = serve_standins(env.libraries.mirror, workdir or standins_dir() / "repo")
+    # one folder per port: two repositories on different ports never rebuild each other's files
+    port = env.libraries.mirror.rstrip("/").rsplit(":", 1)[-1]
+    repo = serve_standins(env.libraries.mirror, workdir or standins_dir() / f"repo-{port}")
     if repo is not None:
         report(f"serving the stand-in chart repository at {repo.url} for this run")
     try:

@@ -246,3 +246,33 @@ def test_cli_cycle_is_spelled_out_before_anything_runs(tmp_path: Path, kubeconfi
     assert "dependency cycle: cert-manager -> cluster-issuer -> cert-manager" in proc.stderr
     assert proc.stdout == ""
     assert len(repo.requests) == asked  # not even a chart was pulled
+
+
+def test_standins_environment_serves_its_own_repository_on_demand(tmp_path: Path, kubeconfig: Path) -> None:
+    import socket
+
+    from prjdevops.chartrepo import answers
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    envs = make_env(tmp_path, kubeconfig, url)
+    doc = yaml.safe_load((envs / "local.yaml").read_text())
+    doc["libraries"]["standins"] = True
+    (envs / "local.yaml").write_text(yaml.safe_dump(doc))
+
+    dry = run(["libraries.deploy", "--env", "local", "--tier", "1", "--dry-run"], envs, tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[0] == f"serving the stand-in chart repository at {url} for this run"
+    assert "install metallb@0.14.9" in dry.stdout and dry.stdout.rstrip().endswith("dry run: nothing applied")
+    assert not answers(url)  # stopped with the command
+
+    lines: list[str] = []
+    with connect(load_environment("local", envs)) as target, ops.chart_sources(target.env, lines.append,
+                                                                                 workdir=tmp_path / "served"):
+        assert answers(url)
+        recap = ops.deploy(target, ops.order(target.env, only=["metallb"]), cache_dir=tmp_path / "cache")
+        assert states(recap) == {"metallb": "changed"}
+        assert target.helm.list(all_namespaces=True)[0].name == "metallb"
+    assert lines == [f"serving the stand-in chart repository at {url} for this run"]
+    assert not answers(url)
