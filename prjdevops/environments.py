@@ -243,6 +243,11 @@ class _Parser:
         self.check_release_set(releases)
         inventory = [n for i, item in enumerate(top.get("inventory", []))
                      if (n := self.node(item, f"inventory[{i}]")) is not None]
+        seen_nodes: set[str] = set()
+        for node in inventory:
+            if node.name in seen_nodes:
+                self.problem("inventory", f"node {node.name} is listed twice")
+            seen_nodes.add(node.name)
         if self.problems:
             count = len(self.problems)
             raise ConfigError(f"environment {name!r} is invalid ({count} problem{'s' * (count > 1)}):\n  "

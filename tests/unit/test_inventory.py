@@ -59,6 +59,12 @@ def test_every_bad_entry_is_reported_in_one_run(tmp_path: Path) -> None:
         assert f"inventory[{i}]" in str(info.value)
 
 
+def test_a_node_listed_twice_is_reported(tmp_path: Path) -> None:
+    entries = [{"host": "n1"}, {"host": "n1", "port": 22, "user": "other"}, {"host": "n1", "port": 2222}]
+    with pytest.raises(ConfigError, match="inventory: node n1 is listed twice"):
+        load_environment("demo", _env_dir(tmp_path, entries))
+
+
 def test_shipped_environments_have_no_inventory_problems() -> None:
     for name in ("local", "staging", "production"):
         assert isinstance(load_environment(name).inventory, tuple)
