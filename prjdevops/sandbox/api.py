@@ -531,6 +531,7 @@ class Api:
         elif kind == "ReplicaSet":
             assert isinstance(spec, dict)
             spec.setdefault("replicas", 1)
+            pod_spec_defaults((spec.get("template") or {}).get("spec"))
         elif kind == "StatefulSet":
             assert isinstance(spec, dict)
             _template_required(rt, obj)
@@ -551,6 +552,10 @@ class Api:
                 us.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
         elif kind == "Job":
             assert isinstance(spec, dict)
+            tmpl_spec = (spec.get("template") or {}).get("spec")
+            if not isinstance(tmpl_spec, dict) or not tmpl_spec.get("containers"):
+                raise invalid(rt, obj["metadata"]["name"], "spec.template.spec.containers", "Required value")
+            pod_spec_defaults(tmpl_spec, None)
             if "completions" not in spec and "parallelism" not in spec:
                 spec["completions"] = 1
             spec.setdefault("parallelism", 1)
@@ -561,10 +566,7 @@ class Api:
             pspec = obj.get("spec")
             if not isinstance(pspec, dict) or not pspec.get("containers"):
                 raise invalid(rt, obj["metadata"]["name"], "spec.containers", "Required value")
-            pspec.setdefault("restartPolicy", "Always")
-            pspec.setdefault("dnsPolicy", "ClusterFirst")
-            pspec.setdefault("schedulerName", "default-scheduler")
-            pspec.setdefault("terminationGracePeriodSeconds", 30)
+            pod_spec_defaults(pspec)
             if old is None:
                 obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         elif kind == "Service":
@@ -635,6 +637,32 @@ _BUILTIN_GROUPS = frozenset({"", "apps", "batch", "networking.k8s.io", "policy",
                              "certificates.k8s.io"})
 
 
+def pod_spec_defaults(spec: Any, restart: str | None = "Always") -> None:
+    """The API server's defaulting of a PodSpec (the fields kubectl describe/diff show)."""
+    if not isinstance(spec, dict):
+        return
+    if restart:
+        spec.setdefault("restartPolicy", restart)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or []:
+            if not isinstance(c, dict):
+                continue
+            image = str(c.get("image", ""))
+            tag = image.rsplit("/", 1)[-1]
+            latest = "@" not in image and (":" not in tag or tag.endswith(":latest"))
+            c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+            c.setdefault("terminationMessagePath", "/dev/termination-log")
+            c.setdefault("terminationMessagePolicy", "File")
+            c.setdefault("resources", {})
+            for port in c.get("ports") or []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
 def _template_required(rt: ResourceType, obj: Obj) -> None:
     spec = obj["spec"]
     name = obj["metadata"]["name"]
@@ -643,6 +671,7 @@ def _template_required(rt: ResourceType, obj: Obj) -> None:
     tmpl = spec.get("template")
     if not isinstance(tmpl, dict) or not (tmpl.get("spec") or {}).get("containers"):
         raise invalid(rt, name, "spec.template.spec.containers", "Required value")
+    pod_spec_defaults(tmpl["spec"], None if rt.kind == "Job" else "Always")
 
 
 def _crd_status(crd: Obj) -> Obj:

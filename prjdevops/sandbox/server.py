@@ -418,8 +418,7 @@ class Handler(BaseHTTPRequestHandler):
                 opts.setdefault("gracePeriodSeconds", params["gracePeriodSeconds"])
             obj, pending = api.delete(rt, ns, name, opts, propagation=policy, dry_run=dry)
             if pending or dry:
-                return self._send_obj(200 if not pending else 202 if rt.kind == "Namespace" else 200,
-                                      self._out(rt, obj))
+                return self._send_obj(200, self._out(rt, obj))
             return self._send_obj(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                         "status": "Success",
                                         "details": {"name": name, "group": rt.group, "kind": rt.plural,
