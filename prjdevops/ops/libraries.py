@@ -518,10 +518,9 @@ def status(target: Target, selection: dagmod.Dag | None = None) -> list[LibraryS
                                       "-", False))
             continue
         snap = rel_ops.snapshot(target.kube, parse_manifest(info.manifest, rel.namespace), rel.namespace)
-        ready = sum(w.ready for w in snap.workloads)
+        ready = f"{sum(w.ready for w in snap.workloads)}/{len(snap.workloads)}" if snap.workloads else "-"
         rows.append(LibraryStatus(name, rel.namespace, rel.tier, True, f"{info.chart}@{info.chart_version}", pinned,
-                                  info.revision, info.status, f"{ready}/{len(snap.workloads)}",
-                                  snap.healthy and info.status == "deployed"))
+                                  info.revision, info.status, ready, snap.healthy and info.status == "deployed"))
     return rows
 
 
