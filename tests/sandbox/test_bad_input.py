@@ -126,3 +126,14 @@ def test_refuses_non_loopback_and_busy_port(sandbox: Sandbox) -> None:
     assert sandbox.url.startswith("http://127.0.0.1:")
     s = socket.create_connection(("127.0.0.1", sandbox.port))
     s.close()
+
+
+def test_protocol_errors_are_status_objects(sandbox: Sandbox) -> None:
+    code, hdrs, body = raw(sandbox.url, "BREW", "/api/v1")
+    assert code == 501 and hdrs["content-type"] == "application/json" and body["kind"] == "Status"
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as s:
+        s.sendall(b"this is not http\r\n\r\n")
+        reply = s.recv(65536)
+    # an unparseable request line reads as HTTP/0.9, which has no status line: just the Status body
+    assert b'"kind":"Status"' in reply and b'"code":400' in reply and b"Traceback" not in reply
+    assert raw(sandbox.url, "GET", "/version")[0] == 200

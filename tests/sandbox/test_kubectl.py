@@ -50,8 +50,10 @@ data: {a: "1"}
 
 
 def kubectl(kubeconfig: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    # a discovery cache per test (next to its kubeconfig), not in the user's ~/.kube
+    cache = kubeconfig.parent / "kube-cache"
+    return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def write(tmp_path: Path, image: str = "1.27") -> Path:
