@@ -9,6 +9,7 @@ kstatus watcher read.
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 import hashlib
 import ipaddress
 import json
@@ -35,6 +36,7 @@ _ALNUM = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet Kubernetes uses for gener
 FAIL_ANNOTATION = "sandbox.prjdevops.io/fail"
 CRASH_BACKOFF_SECONDS = 1.0
 PROBE_EVENT_SECONDS = 5.0
+EVENT_TTL_SECONDS = 3600
 
 
 def safe_hash(data: Any, length: int = 10) -> str:
@@ -130,6 +132,7 @@ class Controllers:
         self._probe_event: dict[str, float] = {}
         self._progress: dict[str, tuple[Any, float]] = {}  # deployment uid -> (progress marker, time)
         self._kick = False
+        self._events_checked = 0.0
         api.service_allocator = self._allocate_service
 
     # --- switches -------------------------------------------------------------------------------
@@ -165,6 +168,7 @@ class Controllers:
     # --- loop -----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="sandbox-controllers", daemon=True)
         self._thread.start()
 
@@ -276,6 +280,7 @@ class Controllers:
     # --- garbage collector ----------------------------------------------------------------------
 
     def _gc(self) -> None:
+        self._expire_events()
         everything = list(self.store.iter_all())
         uids = {o["metadata"].get("uid") for _, o in everything}
         dependents: dict[str, list[tuple[tuple[str, str], Obj]]] = {}
@@ -301,6 +306,18 @@ class Controllers:
                     if not new["metadata"]["finalizers"]:
                         del new["metadata"]["finalizers"]
                     self._write(*key, new)
+
+    def _expire_events(self) -> None:
+        """Core Events live an hour, as with the API server's default --event-ttl."""
+        t = time.monotonic()
+        if t - self._events_checked < 30:
+            return
+        self._events_checked = t
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=EVENT_TTL_SECONDS)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        for ev in self._objs("", "events"):
+            if str(ev.get("lastTimestamp") or ev["metadata"].get("creationTimestamp", "")) < cutoff:
+                self._delete("", "events", ev)
 
     # --- deployment -----------------------------------------------------------------------------
 

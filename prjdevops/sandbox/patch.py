@@ -62,6 +62,7 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
         if patch.get("$patch") == "delete":
             return None
         result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        retain = patch.get("$retainKeys")
         for k, v in patch.items():
             if k.startswith("$"):
                 continue
@@ -79,6 +80,9 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
             if k.startswith("$deleteFromPrimitiveList/") and isinstance(result.get(k.split("/", 1)[1]), list):
                 name = k.split("/", 1)[1]
                 result[name] = [x for x in result[name] if x not in v]
+        if isinstance(retain, list):
+            # e.g. kubectl switching a Deployment strategy to Recreate drops rollingUpdate
+            result = {k: v for k, v in result.items() if k in retain}
         return result
     if isinstance(patch, list):
         if field in SET_LISTS and isinstance(target, list):

@@ -314,3 +314,16 @@ def test_user_writes_are_not_lost_to_controllers(api_client: Any, sandbox: Sandb
     assert d.metadata.labels["n"] == "29" and d.spec.replicas == 3
     wait_for(lambda: (x := apps.read_namespaced_deployment("busy", "default")).status.ready_replicas == 3
              and x.status.observed_generation == x.metadata.generation, what="settles at 3 replicas")
+
+
+def test_strategic_merge_directives(api_client: Any) -> None:
+    apps = client.AppsV1Api(api_client)
+    apps.create_namespaced_deployment("default", deployment("sm"))
+    apps.patch_namespaced_deployment("sm", "default", {"spec": {"strategy": {
+        "$retainKeys": ["type"], "type": "Recreate"}}})
+    got = apps.read_namespaced_deployment("sm", "default")
+    assert got.spec.strategy.type == "Recreate" and got.spec.strategy.rolling_update is None
+    apps.patch_namespaced_deployment("sm", "default", {"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "$patch": "delete"}, {"name": "new", "image": "busybox"}]}}}})
+    names = [c.name for c in apps.read_namespaced_deployment("sm", "default").spec.template.spec.containers]
+    assert names == ["new"]
