@@ -75,11 +75,22 @@ def bootstrap(c: Context, env: str = "", yes: bool = False) -> None:
     say(f"bootstrapped {argo.root} in {env}; follow it with: invoke argocd.status --env {env}")
 
 
-@task(help={"app": "one Application (default: all, like argocd app list)", "env": _ENV,
+@task(help={"app": "one Application, with its resources (default: all, like argocd app list)", "env": _ENV,
             "json": "machine-readable output"})
 @errors
 def status(c: Context, app: str = "", env: str = "staging", json: bool = False) -> None:
-    """Sync status, health, revision and last operation of the Applications (or one, with its resources)."""
+    """Sync status, health, revision and last operation of every Application (or of --app, with its resources)."""
+    _status(c, app, env, json)
+
+
+@task(help={"app": "the Application", "env": _ENV, "json": "machine-readable output"})
+@errors
+def get(c: Context, app: str, env: str = "staging", json: bool = False) -> None:
+    """One Application like argocd app get: sync to revision, health, last operation, resources, out of sync."""
+    _status(c, app, env, json)
+
+
+def _status(c: Context, app: str, env: str, json: bool) -> None:
     from prjdevops.ops import gitops
     from prjdevops.output import table
 
@@ -168,5 +179,5 @@ def rollback(c: Context, env: str = "staging", commit: str = "", yes: bool = Fal
 
 
 ns = Collection("argocd")
-for t in (render, validate, bootstrap, status, wait, sync, rollback):
+for t in (render, validate, bootstrap, status, get, wait, sync, rollback):
     ns.add_task(t)

@@ -130,24 +130,26 @@ def wait(kube: KubeClient, settings: Settings, name: str, *, health: bool = True
             detail = "; ".join(f"{r.kind}/{r.name} {r.status}" for r in st.out_of_sync[:5])
             raise ArgoCDError(f"Application {name!r} is not {want} after {timeout:.0f}s: {line}"
                               + (f" (out of sync: {detail})" if detail else ""),
-                              hint=f"inspect with invoke argocd.status {name}")
+                              hint=f"inspect with invoke argocd.get {name}")
         time.sleep(min(interval, left))
 
 
 # --- bootstrap ----------------------------------------------------------------------------------------------------
 
 
-def _apply(kube: KubeClient, doc: dict[str, Any], plural: str) -> dict[str, Any]:
-    """Server-side apply (upsert) of one namespaced object, field manager ``prjdevops``."""
+def _apply(kube: KubeClient, doc: dict[str, Any], plural: str) -> None:
+    """Server-side apply (upsert) of one namespaced object, field manager ``prjdevops``.
+
+    The answer is not used: the official client returns None when the apply created the object (201).
+    """
     meta = doc["metadata"]
     what = f"apply {doc['kind']} {meta['namespace']}/{meta['name']}"
     if doc["apiVersion"] == "v1":
-        obj = kube.call(what, kube.core().patch_namespaced_config_map, meta["name"], meta["namespace"], doc,
-                        field_manager=argocd.MANAGER, force=True, _content_type=APPLY)
+        kube.call(what, kube.core().patch_namespaced_config_map, meta["name"], meta["namespace"], doc,
+                  field_manager=argocd.MANAGER, force=True, _content_type=APPLY)
     else:
-        obj = kube.call(what, kube.custom().patch_namespaced_custom_object, GROUP, VERSION, meta["namespace"],
-                        plural, meta["name"], doc, field_manager=argocd.MANAGER, force=True, _content_type=APPLY)
-    return _plain(kube, obj)
+        kube.call(what, kube.custom().patch_namespaced_custom_object, GROUP, VERSION, meta["namespace"], plural,
+                  meta["name"], doc, field_manager=argocd.MANAGER, force=True, _content_type=APPLY)
 
 
 def require_argocd(kube: KubeClient, env: Environment) -> None:
@@ -241,7 +243,7 @@ def sync(kube: KubeClient, env: Environment, settings: Settings, name: str, *, p
               until=finished)
     if st.phase != "Succeeded":
         raise ArgoCDError(f"sync of Application {name!r} ended {st.phase}: {st.operation_message or 'no message'}",
-                          hint=f"inspect with invoke argocd.status {name}")
+                          hint=f"inspect with invoke argocd.get {name}")
     return wait(kube, settings, name, health=True, sync=True, timeout=timeout, interval=interval, report=report)
 
 
