@@ -20,12 +20,17 @@ def _io(yes: bool) -> Any:
     return Interaction(yes=yes, is_tty=sys.stdin.isatty() and sys.stdout.isatty(), ask=input)
 
 
-def _open(c: Context, env: str) -> tuple[Any, Any]:
+def _open(c: Context, env: str, *, gitops_env: bool = False) -> tuple[Any, Any]:
+    """The environment's cluster and the Argo CD settings; ``gitops_env``: ENV must be one Argo CD runs (checked
+    before any cluster is touched or the sandbox started)."""
     from prjdevops.ops import gitops
     from prjdevops.ops.session import open_target
 
     s = settings(c)
-    return open_target(s, env, report=say), gitops.settings_for(s.env_dir())
+    argo = gitops.settings_for(s.env_dir())
+    if gitops_env:
+        argo.revision(env)
+    return open_target(s, env, report=say), argo
 
 
 @task
@@ -69,7 +74,7 @@ def bootstrap(c: Context, env: str = "", yes: bool = False) -> None:
 
     if not env:
         raise ConfigError("argocd.bootstrap needs --env NAME (the environment whose cluster runs Argo CD)")
-    target, argo = _open(c, env)
+    target, argo = _open(c, env, gitops_env=True)
     with target:
         gitops.bootstrap(target.kube, target.env, argo, io=_io(yes), report=say)
     say(f"bootstrapped {argo.root} in {env}; follow it with: invoke argocd.status --env {env}")
@@ -170,7 +175,7 @@ def rollback(c: Context, env: str = "staging", commit: str = "", yes: bool = Fal
     from prjdevops.ops import gitops
 
     s = settings(c)
-    target, argo = _open(c, env)
+    target, argo = _open(c, env, gitops_env=True)
     with target:
         out = gitops.rollback(Git(s.env_dir().parent), target.kube, target.env, argo, s.env_dir(),
                               commit=commit or None, io=_io(yes), timeout=timeout, report=say)

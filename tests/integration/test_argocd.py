@@ -192,7 +192,7 @@ class FakeArgoCD:
         if current != head:
             self._status(name, {"sync": {"status": "OutOfSync", "revision": head}, "health": {"status": "Progressing"},
                                 "operationState": {"phase": "Running", "message": "syncing", "startedAt": now()}})
-        elif current == head and (status.get("health") or {}).get("status") in (None, "Progressing"):
+        elif current == head and (status.get("health") or {}).get("status") != self.health.get(name, "Healthy"):
             self._status(name, {"sync": sync_state, "health": {"status": self.health.get(name, "Healthy")},
                                 "resources": resources,
                                 "operationState": {"phase": "Succeeded", "message": "successfully synced",
@@ -399,3 +399,21 @@ def test_rollback_cli_with_an_explicit_commit(project: Project, kube: KubeClient
     assert proc.returncode == 0, proc.stderr
     assert f"rolled back {bad[:12]}" in proc.stdout and "is Synced and Healthy" in proc.stdout
     assert git(project.origin, "log", "-1", "--format=%s", "main") == 'Revert "plate-web: 4 replicas"'
+
+
+def test_wait_cli_shows_progress_and_fails_in_one_line(project: Project, kube: KubeClient, argo: FakeArgoCD) -> None:
+    bootstrapped(kube, project)
+    proc = invoke(["argocd.wait", ROOT, "--env", "itest", "--timeout", "20"], project.env_dir)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.rstrip().splitlines()
+    assert lines[-1] == f"{ROOT}: Synced, Healthy at {project.origin_head()[:12]}"
+    assert all(line.startswith(f"  {ROOT}: sync ") for line in lines[:-1]) and len(lines) >= 2
+    argo.health[ROOT] = "Degraded"
+    gitops.wait(kube, project.settings(), ROOT, health=False, sync=False,
+                until=lambda st: st.health == "Degraded", timeout=10, interval=0.05)
+    proc = invoke(["argocd.wait", ROOT, "--env", "itest", "--health", "--timeout", "1"], project.env_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: Application '{ROOT}' is not Healthy after 1s: sync Synced, health Degraded, revision "
+        f"{project.origin_head()[:12]}, last operation Succeeded: successfully synced (inspect with invoke "
+        f"argocd.get {ROOT})"]
