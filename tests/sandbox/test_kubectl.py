@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -128,12 +129,73 @@ def test_get_prints_server_side_columns(kubeconfig: Path, sandbox: Sandbox, tmp_
     assert dep[1].split()[:4] == ["web", "2/2", "2", "2"]
 
 
-def test_typed_protobuf_create_of_unsupported_kind_is_415(kubeconfig: Path, sandbox: Sandbox) -> None:
-    # kubectl create <kind> sends protobuf; only Secret/ConfigMap/Namespace are decoded
-    r = kubectl(kubeconfig, "create", "configmap", "made", "--from-literal=a=b")
+CREATE_COMMANDS = [
+    ["create", "deployment", "d", "--image=nginx:1.27", "--replicas=2", "--port=80"],
+    ["create", "deployment", "zero", "--image=nginx:1.27", "--replicas=0"],
+    ["create", "job", "j", "--image=busybox", "--", "echo", "hi"],
+    ["create", "cronjob", "cj", "--image=busybox", "--schedule=*/1 * * * *"],
+    ["create", "service", "nodeport", "np", "--tcp=80:8080", "--node-port=30080"],
+    ["create", "serviceaccount", "sa"],
+    ["create", "role", "r", "--verb=get", "--resource=pods"],
+    ["create", "clusterrole", "cr", "--verb=get,list", "--resource=deployments.apps"],
+    ["create", "rolebinding", "rb", "--role=r", "--serviceaccount=default:sa"],
+    ["create", "ingress", "ing", "--rule=foo.com/bar=svc1:8080", "--class=nginx"],
+    ["create", "poddisruptionbudget", "pdb", "--selector=app=x", "--min-available=1"],
+    ["create", "priorityclass", "pc", "--value=1000", "--description=hi"],
+    ["create", "quota", "q", "--hard=pods=10,cpu=2"],
+    ["create", "configmap", "cm", "--from-literal=a=b"],
+    ["create", "secret", "generic", "sec", "--from-literal=k=v"],
+]
+CLUSTER_KINDS = {"ClusterRole", "ClusterRoleBinding", "PriorityClass", "Namespace"}
+
+
+def _missing_or_different(want: object, got: object, path: str = "") -> list[str]:
+    """Leaves of ``want`` that ``got`` lacks or holds differently (server defaults may add more)."""
+    if isinstance(want, dict):
+        out = []
+        for k, v in want.items():
+            if v in ({}, None, []):
+                continue
+            if not isinstance(got, dict) or k not in got:
+                out.append(f"{path}.{k} missing")
+            else:
+                out += _missing_or_different(v, got[k], f"{path}.{k}")
+        return out
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(want) != len(got):
+            return [f"{path}: {want!r} != {got!r}"]
+        return [d for i, (a, b) in enumerate(zip(want, got, strict=True))
+                for d in _missing_or_different(a, b, f"{path}[{i}]")]
+    return [] if want == got else [f"{path}: {want!r} != {got!r}"]
+
+
+@pytest.mark.parametrize("args", CREATE_COMMANDS, ids=lambda a: "-".join(a[1:3]))
+def test_kubectl_create_protobuf_bodies_decode_like_the_client_renders_them(
+        kubeconfig: Path, sandbox: Sandbox, args: list[str]) -> None:
+    # kubectl create sends typed protobuf; the oracle is the JSON the same command renders client-side
+    cut = args.index("--") if "--" in args else len(args)
+    dry = kubectl(kubeconfig, *args[:cut], "--dry-run=client", "-o", "json", *args[cut:])
+    assert dry.returncode == 0, dry.stderr
+    want = json.loads(dry.stdout)
+    r = kubectl(kubeconfig, *args)
     assert r.returncode == 0, r.stderr
-    cmap = sandbox.store.get("", "v1", "configmaps", "default", "made")
-    assert cmap is not None and cmap["data"] == {"a": "b"}
-    assert kubectl(kubeconfig, "create", "namespace", "made-ns").returncode == 0
-    r = kubectl(kubeconfig, "create", "job", "j", "--image=busybox")
-    assert r.returncode != 0 and "kubectl apply -f" in r.stderr
+    kind, name = want["kind"], want["metadata"]["name"]
+    group = want["apiVersion"].rpartition("/")[0]
+    got = sandbox.store.get(group, "v1", kind, None if kind in CLUSTER_KINDS else "default", name)
+    assert got is not None
+    for obj in (want, got):
+        obj.pop("status", None)
+        for k in ("uid", "resourceVersion", "creationTimestamp", "generation"):
+            obj["metadata"].pop(k, None)
+    assert _missing_or_different(want, got) == []
+
+
+def test_kubectl_created_deployment_rolls_out(kubeconfig: Path, sandbox: Sandbox) -> None:
+    assert kubectl(kubeconfig, "create", "deployment", "made", "--image=nginx", "--replicas=2").returncode == 0
+    r = kubectl(kubeconfig, "rollout", "status", "deployment/made", "--timeout=20s")
+    assert r.returncode == 0, r.stderr
+    r = kubectl(kubeconfig, "expose", "deployment", "made", "--port=80", "--target-port=8080")
+    assert r.returncode == 0, r.stderr
+    svc = sandbox.store.get("", "v1", "services", "default", "made")
+    assert svc is not None and svc["spec"]["selector"] == {"app": "made"}
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from prjdevops.sandbox.protobuf import ProtobufError, decode
+from prjdevops.sandbox.protobuf import ProtobufError, UnsupportedKind, decode
 
 
 def varint(n: int) -> bytes:
@@ -61,7 +61,20 @@ def test_configmap_and_delete_options() -> None:
     assert opts["propagationPolicy"] == "Foreground"
 
 
-@pytest.mark.parametrize("body", [b"", b"nope", b"k8s\x00\x0a\xff", envelope("v1", "Pod", b"")])
+@pytest.mark.parametrize("body", [b"", b"nope", b"k8s\x00\x0a\xff", envelope("apps/v1", "StatefulSet", b""),
+                                  envelope("v1", "Pod", field(2, field(18, b"affinity")))])
 def test_rejects_what_it_cannot_read(body: bytes) -> None:
     with pytest.raises(ProtobufError):
         decode(body)
+
+
+def test_unknown_fields_are_refused_not_dropped() -> None:
+    with pytest.raises(UnsupportedKind, match="field 18 of PodSpec"):
+        decode(envelope("v1", "Pod", field(2, field(18, b""))))
+
+
+def test_zero_values_follow_go_pointer_semantics() -> None:
+    # replicas is a pointer (0 is meaningful); minReadySeconds is not (0 on the wire means unset)
+    spec = field(1, 0) + field(5, 0) + field(7, 0)
+    obj = decode(envelope("apps/v1", "Deployment", field(1, field(1, b"d")) + field(2, spec)))
+    assert obj["spec"] == {"replicas": 0}
