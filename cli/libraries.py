@@ -21,6 +21,10 @@ def _only(value: str) -> list[str]:
     return [n.strip() for n in (value or "").split(",") if n.strip()]
 
 
+def _tty() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _concurrency(value: int) -> int:
     if value < 1:
         raise Exit("error: --concurrency must be at least 1", code=1)
@@ -50,10 +54,12 @@ def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concur
             "concurrency": "releases deployed at the same time once their needs are met (default 1)",
             "continue_on_error": "after a failure, go on with releases that do not depend on it",
             "timeout": "seconds each release may take to become ready (default: the release's timeout)",
-            "json": "print the recap as JSON"})
+            "json": "print the recap as JSON",
+            "yes": "confirm without the typed prompt where the environment asks for it (production)"})
 @errors
 def deploy(c: Context, env: str = "staging", only: str = "", tier: int = 0, dry_run: bool = False,
-           concurrency: int = 1, continue_on_error: bool = False, timeout: int = 0, json: bool = False) -> None:
+           concurrency: int = 1, continue_on_error: bool = False, timeout: int = 0, json: bool = False,
+           yes: bool = False) -> None:
     """Install/upgrade the libraries in dependency order, each healthy before its dependants; recap at the end."""
     from prjdevops.ops import libraries as ops
     from prjdevops.ops.session import open_target
@@ -65,8 +71,10 @@ def deploy(c: Context, env: str = "staging", only: str = "", tier: int = 0, dry_
                 say(line)
             say("dry run: nothing applied")
             return
-        recap = ops.deploy(target, selection, concurrency=_concurrency(concurrency),
-                           continue_on_error=continue_on_error, report=say, timeout=timeout or None)
+        with ops.guarded(target, what=f"Deploy libraries {', '.join(selection.order)}", yes=yes, is_tty=_tty(),
+                         ask=input):
+            recap = ops.deploy(target, selection, concurrency=_concurrency(concurrency),
+                               continue_on_error=continue_on_error, report=say, timeout=timeout or None)
     _print_recap(recap, json)
 
 
@@ -118,9 +126,9 @@ def delete(c: Context, env: str = "staging", only: str = "", tier: int = 0, yes:
 
     with open_target(settings(c), env, say) as target:
         selection = ops.order(target.env, only=_only(only), tier=tier or None)
-        ops.confirm_delete(target.env, list(reversed(selection.order)), yes=yes,
-                           is_tty=sys.stdin.isatty() and sys.stdout.isatty(), ask=input)
-        recap = ops.delete(target, selection, report=say, timeout=timeout)
+        with ops.guarded(target, what=f"Uninstall libraries {', '.join(reversed(selection.order))}", yes=yes,
+                         is_tty=_tty(), ask=input, always_confirm=True):
+            recap = ops.delete(target, selection, report=say, timeout=timeout)
     _print_recap(recap, False)
 
 

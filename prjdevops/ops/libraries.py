@@ -22,7 +22,7 @@ from typing import Any
 from prjdevops import dag as dagmod
 from prjdevops.adapters.helm import chart_crd_kinds, load_chart_metadata, pull_chart, schema_problems
 from prjdevops.environments import project_root
-from prjdevops.errors import ConfigError, DeployError, GuardRefused, HelmOperationError, ValuesError
+from prjdevops.errors import ConfigError, DeployError, HelmOperationError, ValuesError
 from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops import release as rel_ops
@@ -92,6 +92,28 @@ def chart_sources(env: Environment, report: Reporter = _quiet, *, workdir: Path 
     finally:
         if repo is not None:
             repo.stop()
+
+
+@contextlib.contextmanager
+def guarded(target: Target, *, what: str, yes: bool, is_tty: bool, ask: Callable[[str], str],
+            always_confirm: bool = False) -> Iterator[None]:
+    """The environment's guards around a change: the right cluster, confirmation, one deploy at a time.
+
+    Same data-driven guards as the application flows (production: context pattern, API server, typed ``yes``,
+    the environment's deploy Lease shared with them).
+    """
+    from prjdevops import guards
+    from prjdevops.adapters.kube import read_context
+    from prjdevops.ops.lock import deploy_lock
+
+    env = target.env
+    guards.check_cluster(env, read_context(env.cluster))
+    if always_confirm and not env.guards.confirm:
+        env = dataclasses.replace(env, guards=dataclasses.replace(env.guards, confirm=True))
+    guards.confirm(env, yes=yes, is_tty=is_tty, ask=ask, what=what)
+    lock = deploy_lock(target.kube, env.name, duration=3600) if env.guards.lock else contextlib.nullcontext()
+    with lock:
+        yield
 
 
 # --- fetching and preparing --------------------------------------------------------------------------------
@@ -525,22 +547,6 @@ def status(target: Target, selection: dagmod.Dag | None = None) -> list[LibraryS
 
 
 # --- delete -------------------------------------------------------------------------------------------------
-
-
-def confirm_delete(env: Environment, names: Sequence[str], *, yes: bool, is_tty: bool,
-                   ask: Callable[[str], str]) -> None:
-    """Deleting libraries always asks: the typed word ``yes``, or ``--yes``; never hang without a terminal."""
-    if yes:
-        return
-    if not is_tty:
-        raise GuardRefused(f"deleting libraries from {env.name!r} needs confirmation and there is no terminal to ask",
-                           hint="rerun with --yes to confirm non-interactively")
-    try:
-        answer = ask(f"Uninstall {', '.join(names)} from {env.name!r}? Type 'yes' to continue: ")
-    except EOFError:
-        answer = ""
-    if answer.strip() != "yes":
-        raise GuardRefused(f"not confirmed: nothing was deleted from {env.name!r}")
 
 
 def delete(target: Target, selection: dagmod.Dag, *, report: Reporter = _quiet, concurrency: int = 1,

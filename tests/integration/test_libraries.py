@@ -276,3 +276,22 @@ def test_standins_environment_serves_its_own_repository_on_demand(tmp_path: Path
         assert target.helm.list(all_namespaces=True)[0].name == "metallb"
     assert lines == [f"serving the stand-in chart repository at {url} for this run"]
     assert not answers(url)
+
+
+def test_cli_deploy_applies_the_environment_guards(tmp_path: Path, kubeconfig: Path, repo: ChartRepository) -> None:
+    envs = make_env(tmp_path, kubeconfig, repo.url)
+    doc = yaml.safe_load((envs / "local.yaml").read_text())
+    doc["guards"] = {"confirm": True, "lock": True}
+    (envs / "local.yaml").write_text(yaml.safe_dump(doc))
+    refused = run(["libraries.deploy", "--env", "local", "--only", "metallb"], envs, tmp_path)
+    assert refused.returncode == 1
+    assert "environment 'local' needs confirmation and there is no terminal to ask" in refused.stderr
+    assert "installing" not in refused.stdout
+    done = run(["libraries.deploy", "--env", "local", "--only", "metallb", "--yes"], envs, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "recap: ok=0 changed=1 failed=0 skipped=0" in done.stdout
+
+    doc["guards"] = {"context_pattern": "^prod"}  # the sandbox context is not a production one
+    (envs / "local.yaml").write_text(yaml.safe_dump(doc))
+    wrong = run(["libraries.deploy", "--env", "local", "--only", "metallb", "--yes"], envs, tmp_path)
+    assert wrong.returncode == 1 and "does not match the required pattern '^prod'" in wrong.stderr
