@@ -238,21 +238,20 @@ def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None
     cache = cache_dir or default_cache_dir()
     env = target.env
 
-    def one(name: str) -> ReleasePlan:
-        return plan_release(target, prepare(env, name, cache))
-
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {name: pool.submit(one, name) for name in selection.order}
+        prepared = {name: pool.submit(_prepare_rendered, env, name, cache) for name in selection.order}
         errors = []
-        results: dict[str, ReleasePlan] = {}
-        for name, fut in futures.items():
+        preps: dict[str, tuple[Prepared, list[dict[str, Any]]]] = {}
+        for name, fut in prepared.items():
             try:
-                results[name] = fut.result()
+                preps[name] = fut.result()
             except DeployError as e:
                 errors.append(str(e))
-    if errors:
-        raise DeployError("; ".join(errors))
-    return Plan(selection, results)
+        if errors:
+            raise DeployError("; ".join(errors))
+        check_crd_order(preps, env)
+        planned = {name: pool.submit(plan_release, target, preps[name][0]) for name in selection.order}
+        return Plan(selection, {name: fut.result() for name, fut in planned.items()})
 
 
 # --- CRDs before their resources ------------------------------------------------------------------------------

@@ -171,6 +171,8 @@ def test_crd_user_without_need_on_its_provider_is_refused_before_anything_runs(t
         assert "release 'cluster-issuer' creates ClusterIssuer (cert-manager.io) whose CRD release 'cert-manager'" \
                " installs, but does not need it" in str(err.value)
         assert target.helm.list(all_namespaces=True) == []
+        with pytest.raises(ops.dagmod.DagError):  # the plan says so too
+            ops.plan(target, ops.order(target.env), cache_dir=tmp_path / "cache")
 
 
 # --- through the real CLI ------------------------------------------------------------------------------------
