@@ -34,27 +34,27 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{g}: verify checks of group {g}")
 
 
-def _checks(config: pytest.Config) -> list[Check]:
-    if _CHECKS not in config.stash:
-        from prjdevops.errors import DeployError
-        from prjdevops.ops.session import Settings, open_target
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Open the environment and discover its checks once, before collection; a bad name is a usage error."""
+    from prjdevops.errors import DeployError
+    from prjdevops.ops.session import Settings, open_target
 
-        name = config.getoption("--verify-env")
-        if not name:
-            raise pytest.UsageError("name the environment: --verify-env NAME (or PRJDEVOPS_VERIFY_ENV)")
-        try:
-            groups = parse_groups(config.getoption("--verify-only"))
-            target = open_target(Settings(), name)
-        except DeployError as e:
-            raise pytest.UsageError(str(e)) from e
-        config.stash[_TARGET] = target
-        config.stash[_CHECKS] = discover(target, groups, min_free=min_free_from_env())
-    return config.stash[_CHECKS]
+    config = session.config
+    name = config.getoption("--verify-env")
+    if not name:
+        raise pytest.UsageError("name the environment: --verify-env NAME (or PRJDEVOPS_VERIFY_ENV)")
+    try:
+        groups = parse_groups(config.getoption("--verify-only"))
+        target = open_target(Settings(), name)
+    except DeployError as e:
+        raise pytest.UsageError(str(e)) from e
+    config.stash[_TARGET] = target
+    config.stash[_CHECKS] = discover(target, groups, min_free=min_free_from_env())
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "check" in metafunc.fixturenames:
-        found = _checks(metafunc.config)
+        found = metafunc.config.stash[_CHECKS]
         metafunc.parametrize("check", [pytest.param(c, id=c.id, marks=getattr(pytest.mark, c.group))
                                        for c in found])
 

@@ -7,6 +7,7 @@ Used by ``invoke verify`` and as the production deploy's gate. The subprocess ke
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -72,8 +73,9 @@ def run(env: str, *, only: Sequence[str] = (), reports: Path | None = None, envi
     log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if not junit.is_file() or proc.returncode in (2, 3, 4):  # interrupted, internal error, usage error
         lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-        why = next((line.split("error:", 1)[1].strip() for line in lines if "error:" in line.lower()[:30]),
-                   lines[-1] if lines else f"pytest exit code {proc.returncode}")
+        # pytest reports a usage error (e.g. an unknown environment, from verify/conftest.py) as "ERROR: <why>"
+        errors = [m.group(1).strip() for line in lines if (m := re.match(r"^\s*error:\s*(.+)", line, re.IGNORECASE))]
+        why = errors[0] if errors else (lines[-1] if lines else f"pytest exit code {proc.returncode}")
         raise DeployError(f"verify suite for {env!r} could not run: {why}", hint=f"see {log}")
     return VerifyRun(env, read_junit(junit), junit, log, proc.returncode)
 
@@ -90,7 +92,11 @@ def gate(*, environments_dir: Path | None = None, reports: Path | None = None,
     def check(target: Any, prep: Any) -> list[str]:
         if report:
             report(f"verifying {target.env.name} ({', '.join(groups)})")
-        result = run(target.env.name, only=[",".join(groups)], reports=reports, environments_dir=environments_dir)
+        try:
+            result = run(target.env.name, only=[",".join(groups)], reports=reports,
+                         environments_dir=environments_dir)
+        except DeployError as e:  # an unverified deploy is not a passed one: fail the gate (and roll back)
+            return [str(e)]
         if report:
             report(f"verify: {len(result.rows) - len(result.failed)} passed/skipped, {len(result.failed)} failed "
                    f"(JUnit XML {result.junit})")

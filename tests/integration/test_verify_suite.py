@@ -136,3 +136,15 @@ def test_unknown_group_and_unknown_environment_are_refused(venv_env: Path, tmp_p
     assert res.returncode == 1 and "unknown verify group(s) dns" in res.stderr
     res = invoke(["verify", "--env", "nope"], venv_env)
     assert res.returncode == 1 and "unknown environment 'nope'" in res.stderr
+
+
+def test_gate_fails_when_the_suite_cannot_run(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    empty = tmp_path / "environments"
+    empty.mkdir()
+    lines: list[str] = []
+    check = runner.gate(environments_dir=empty, reports=tmp_path / "r", report=lines.append)
+    [failure] = check(SimpleNamespace(env=SimpleNamespace(name="ghost")), None)
+    assert failure.startswith("verify suite for 'ghost' could not run: unknown environment 'ghost'"), failure
+    assert lines == ["verifying ghost (releases, workloads, services, ingresses, certificates, metallb, argocd)"]
