@@ -464,8 +464,9 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
                 name, t0 = running.pop(finished)
                 try:
                     outcome = finished.result()
-                except DeployError as e:
-                    outcome = Outcome(name, FAILED, time.monotonic() - t0, _failure_text(e),
+                except DeployError as e:  # Helm's message can quote rendered values: redact it too
+                    outcome = Outcome(name, FAILED, time.monotonic() - t0,
+                                      preps[name][0].redactor.text(_failure_text(e)),
                                       chart=chart_label(env.release(name)))
                 except Exception as e:  # an unexpected bug must not hide the other releases' results
                     outcome = Outcome(name, FAILED, time.monotonic() - t0, f"{type(e).__name__}: {e}",
