@@ -206,12 +206,13 @@ def release_checks(target: Target, reader: Reader, groups: set[str]) -> list[Che
 
 def _custom_group(reader: Reader, group: str, api: tuple[str, str, str], addon: str,
                   build: Callable[[list[dict[str, Any]]], list[Check]]) -> list[Check]:
+    slug = addon.lower().replace(" ", "-")
     try:
         items = reader.custom(*api)
     except DeployError as e:
-        return [Check(group, addon, _const(failed(f"cannot list {api[2]}.{api[0]}: {e}")))]
+        return [Check(group, slug, _const(failed(f"cannot list {api[2]}.{api[0]}: {e}")))]
     if items is None:
-        return [Check(group, addon, _const(skipped(f"{addon} is not installed (the cluster serves no "
+        return [Check(group, slug, _const(skipped(f"{addon} is not installed (the cluster serves no "
                                                    f"{api[2]}.{api[0]} API)")))]
     return build(items)
 
