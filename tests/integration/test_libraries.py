@@ -3,6 +3,7 @@ them into the sandbox in dependency order."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from collections.abc import Iterator
@@ -181,11 +182,15 @@ def test_crd_user_without_need_on_its_provider_is_refused_before_anything_runs(t
 def run(args: list[str], envs: Path, tmp_path: Path) -> Any:
     import os
 
-    os.environ["PRJDEVOPS_CHART_CACHE"] = str(tmp_path / "cli-cache")
+    before = os.environ.get("PRJDEVOPS_CHART_CACHE")
+    os.environ["PRJDEVOPS_CHART_CACHE"] = str(tmp_path / "cli-cache")  # the subprocess inherits it
     try:
         return invoke(args, envs, timeout=120)
     finally:
-        del os.environ["PRJDEVOPS_CHART_CACHE"]
+        if before is None:
+            del os.environ["PRJDEVOPS_CHART_CACHE"]
+        else:
+            os.environ["PRJDEVOPS_CHART_CACHE"] = before
 
 
 def test_cli_plan_deploy_status_delete(tmp_path: Path, kubeconfig: Path, repo: ChartRepository) -> None:
@@ -297,3 +302,22 @@ def test_cli_deploy_applies_the_environment_guards(tmp_path: Path, kubeconfig: P
     (envs / "local.yaml").write_text(yaml.safe_dump(doc))
     wrong = run(["libraries.deploy", "--env", "local", "--only", "metallb", "--yes"], envs, tmp_path)
     assert wrong.returncode == 1 and "does not match the required pattern '^prod'" in wrong.stderr
+
+
+def test_plan_and_deploy_never_show_a_library_secret(tmp_path: Path, kubeconfig: Path, repo: ChartRepository,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARBOR_ADMIN_PW", "s3cr3t-Harbor-pw")
+    envs = make_env(tmp_path, kubeconfig, repo.url, {
+        "harbor": {"needs": [], "secrets": [{"path": "adminPassword", "env": "HARBOR_ADMIN_PW"}]}})
+    with connect(load_environment("local", envs)) as target:
+        selection = ops.order(target.env, only=["harbor"])
+        planned = ops.plan(target, selection, cache_dir=tmp_path / "cache")
+        text = "\n".join([*planned.lines(), *(d.diff for d in planned.releases["harbor"].diffs)])
+        assert "Secret/harbor-core-envvars" in text and "s3cr3t-Harbor-pw" not in text
+        lines: list[str] = []
+        recap = ops.deploy(target, selection, cache_dir=tmp_path / "cache", report=lines.append)
+        assert states(recap) == {"harbor": "changed"}
+        assert "s3cr3t-Harbor-pw" not in "\n".join([*lines, *recap.lines()])
+        # it did reach the cluster, as a Secret
+        secret = target.kube.core().read_namespaced_secret("harbor-core-envvars", "harbor")
+        assert base64.b64decode(secret.data["HARBOR_ADMIN_PASSWORD"]).decode() == "s3cr3t-Harbor-pw"
