@@ -705,6 +705,9 @@ class Controllers:
                 continue
             restart = spec.get("restartPolicy", "Always")
             fault = self.faults.pod_fault(pod)
+            if fault is not None and fault.kind == "image_pull":
+                self._image_pull_failure(pod, new, uid, t)
+                continue
             fail = (meta.get("annotations") or {}).get(FAIL_ANNOTATION, "").lower() in ("true", "1", "yes")
             st["phase"] = "Running"
             set_condition(conds, "PodReadyToStartContainers", "True")
@@ -778,6 +781,33 @@ class Controllers:
             self._seen.pop(gone, None)
             self._crash.pop(gone, None)
             self._probe_event.pop(gone, None)
+
+    def _image_pull_failure(self, pod: Obj, new: Obj, uid: str, t: float) -> None:
+        """Pending, containers waiting ErrImagePull then ImagePullBackOff, a Warning Event per attempt."""
+        spec, st = new["spec"], new["status"]
+        last = self._crash.get(uid)
+        attempt = last is None or t - last >= CRASH_BACKOFF_SECONDS
+        if attempt:
+            self._crash[uid] = t
+        old_reason = ((st.get("containerStatuses") or [{}])[0].get("state") or {}).get("waiting", {}).get("reason")
+        reason = "ErrImagePull" if old_reason not in ("ErrImagePull", "ImagePullBackOff") else "ImagePullBackOff"
+        if not attempt:
+            reason = old_reason or "ErrImagePull"
+        st["phase"] = "Pending"
+        conds = st.setdefault("conditions", [])
+        set_condition(conds, "Initialized", "True")
+        unready = f"containers with unready status: [{_names(spec)}]"
+        set_condition(conds, "ContainersReady", "False", "ContainersNotReady", unready)
+        set_condition(conds, "Ready", "False", "ContainersNotReady", unready)
+        st["containerStatuses"] = [self._cstatus(c, {"waiting": {
+            "reason": reason, "message": f'Back-off pulling image "{c.get("image")}"'}}, False)
+            for c in spec.get("containers") or []]
+        self._wake(CRASH_BACKOFF_SECONDS)
+        self._write("", "pods", new)
+        if attempt:
+            self.api.record_event(pod, "Warning", "Failed",
+                                  f'Failed to pull image "{_image(spec)}": sandbox fault: image not found',
+                                  "kubelet")
 
     @staticmethod
     def _running(old: dict[str, Obj], c: Obj) -> Obj:
@@ -999,6 +1029,11 @@ def _ordinal(pod_name: str, sts_name: str) -> int:
 
 def _names(spec: Obj) -> str:
     return " ".join(str(c.get("name")) for c in spec.get("containers") or [])
+
+
+def _image(spec: Obj) -> str:
+    cs = spec.get("containers") or [{}]
+    return str(cs[0].get("image", ""))
 
 
 def _first(spec: Obj) -> str:

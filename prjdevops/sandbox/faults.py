@@ -14,7 +14,8 @@ from prjdevops.errors import SandboxError
 
 from .selectors import LabelSelector
 
-KINDS = ("latency", "error", "conflict", "never_ready", "crash_loop")
+KINDS = ("latency", "error", "conflict", "never_ready", "crash_loop", "image_pull")
+POD_KINDS = ("never_ready", "crash_loop", "image_pull")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -28,6 +29,7 @@ class Fault:
     * ``never_ready``: pods in ``namespace`` whose name starts with ``name_prefix`` and/or match
       ``label_selector`` run but never pass readiness.
     * ``crash_loop``: the same pods crash-loop (waiting CrashLoopBackOff, restartCount grows).
+    * ``image_pull``: the same pods stay Pending with ErrImagePull/ImagePullBackOff.
 
     ``count`` limits how many times a request fault fires (None = until removed).
     """
@@ -143,11 +145,11 @@ class FaultSet:
         return fired
 
     def pod_fault(self, pod: dict[str, Any]) -> Fault | None:
-        """The never_ready/crash_loop fault that applies to a pod, if any."""
+        """The never_ready/crash_loop/image_pull fault that applies to a pod, if any."""
         if not self._faults:
             return None
         with self._lock:
             for f in self._faults.values():
-                if f.kind in ("never_ready", "crash_loop") and f.matches_pod(pod):
+                if f.kind in POD_KINDS and f.matches_pod(pod):
                     return f
         return None

@@ -140,3 +140,20 @@ def test_http_control_api(sandbox: Sandbox, api_client: Any) -> None:
     assert body["deployment"] is True
     code, _, body = raw(sandbox.url, "POST", "/sandbox/controllers", '{"warp-drive": true}')
     assert code == 400 and "unknown controller" in body["message"]
+
+
+def test_image_pull_failure(api_client: Any, sandbox: Sandbox) -> None:
+    v1 = client.CoreV1Api(api_client)
+    sandbox.faults.add(Fault(kind="image_pull", namespace="default", name_prefix="pull"))
+    v1.create_namespaced_pod("default", _pod("pully"))
+
+    def reason() -> str | None:
+        cs = v1.read_namespaced_pod("pully", "default").status.container_statuses or []
+        return cs[0].state.waiting.reason if cs and cs[0].state.waiting else None
+
+    wait_for(lambda: reason() == "ImagePullBackOff", timeout=5, what="ImagePullBackOff")
+    assert v1.read_namespaced_pod("pully", "default").status.phase == "Pending"
+    ev = v1.list_namespaced_event("default", field_selector="involvedObject.name=pully,reason=Failed").items
+    assert ev and "Failed to pull image" in ev[0].message
+    sandbox.faults.clear()
+    wait_for(lambda: v1.read_namespaced_pod("pully", "default").status.phase == "Running", what="recovery")
