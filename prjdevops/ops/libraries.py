@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -84,7 +85,8 @@ def chart_sources(env: Environment, report: Reporter = _quiet, *, workdir: Path 
 
     # one folder per port: two repositories on different ports never rebuild each other's files
     port = env.libraries.mirror.rstrip("/").rsplit(":", 1)[-1]
-    repo = serve_standins(env.libraries.mirror, workdir or standins_dir() / f"repo-{port}")
+    folder = workdir or standins_dir() / f"repo-{port}"
+    repo = serve_standins(env.libraries.mirror, folder)
     if repo is not None:
         report(f"serving the stand-in chart repository at {repo.url} for this run")
     try:
@@ -92,6 +94,7 @@ def chart_sources(env: Environment, report: Reporter = _quiet, *, workdir: Path 
     finally:
         if repo is not None:
             repo.stop()
+            shutil.rmtree(folder, ignore_errors=True)  # built for this run only; the pulled charts stay cached
 
 
 @contextlib.contextmanager

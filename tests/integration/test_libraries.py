@@ -283,6 +283,7 @@ def test_standins_environment_serves_its_own_repository_on_demand(tmp_path: Path
         assert target.helm.list(all_namespaces=True)[0].name == "metallb"
     assert lines == [f"serving the stand-in chart repository at {url} for this run"]
     assert not answers(url)
+    assert not (tmp_path / "served").exists()  # built for the run, removed with it
 
 
 def test_cli_deploy_applies_the_environment_guards(tmp_path: Path, kubeconfig: Path, repo: ChartRepository) -> None:
