@@ -332,6 +332,9 @@ def rollback(git: Git, kube: KubeClient | None, env: Environment, settings: Sett
                        + "; nothing was pushed", hint="revert by hand and resolve the conflicts, or pick another "
                                                       "commit with --commit")
     try:
+        if not git.staged_diff().strip():
+            raise GitError(f"reverting {sha[:12]} changes nothing (already reverted?); nothing was committed or "
+                           "pushed")
         for line in git.staged_diff(stat=True).rstrip().splitlines():
             report(line)
         report(git.staged_diff().rstrip())

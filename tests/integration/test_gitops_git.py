@@ -195,3 +195,14 @@ def test_merge_commit_is_refused(project: Project) -> None:
     assert snapshot(project) == before
     # by default, the last commit touching environments/ is the one inside the merge, and it reverts cleanly
     assert rollback(project).reverted == git(project.work, "rev-parse", "topic")
+
+
+def test_reverting_what_is_already_reverted_changes_nothing(project: Project) -> None:
+    bad = project.change_replicas(project.work, 3, "plate-web: 3 replicas")
+    git(project.work, "push", "-q")
+    rollback(project, commit=bad)
+    before = snapshot(project)
+    with pytest.raises(GitError, match="changes nothing \\(already reverted\\?\\); nothing was committed or pushed"):
+        rollback(project, commit=bad)
+    assert snapshot(project) == before
+    assert Git(project.work).operation_in_progress() is None
