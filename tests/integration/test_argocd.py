@@ -417,3 +417,16 @@ def test_wait_cli_shows_progress_and_fails_in_one_line(project: Project, kube: K
         f"error: Application '{ROOT}' is not Healthy after 1s: sync Synced, health Degraded, revision "
         f"{project.origin_head()[:12]}, last operation Succeeded: successfully synced (inspect with invoke "
         f"argocd.get {ROOT})"]
+
+
+def test_sync_runs_the_environments_guards(tmp_path: Path, kubeconfig: Path, api_client: Any) -> None:
+    install_argocd_crds(api_client)
+    proj = make_project(tmp_path, kubeconfig)
+    with KubeClient(proj.env().cluster) as k:
+        bootstrapped(k, proj)
+        doc = yaml.safe_load(proj.env_file.read_text())
+        doc["guards"] = {"confirm": True}
+        proj.env_file.write_text(yaml.safe_dump(doc))
+        with pytest.raises(GuardRefused, match="no terminal to ask"):
+            gitops.sync(k, proj.env(), proj.settings(), ROOT, io=Interaction(is_tty=False), timeout=1)
+        assert not gitops.status(k, proj.settings(), ROOT).operation_requested  # nothing was started

@@ -382,3 +382,33 @@ def test_the_committed_files_validate_with_real_helm() -> None:
         [cm_app] = read(st.directory / "apps" / env / "cert-manager.yaml")
         [web] = read(st.directory / "apps" / env / "plate-web.yaml")
         assert int(cm_app["metadata"]["annotations"][argocd.WAVE]) < int(web["metadata"]["annotations"][argocd.WAVE])
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    (lambda d: d["spec"].pop("destination"), "has no spec.destination"),
+    (lambda d: d["spec"].update(project="platform"), "names unknown project 'platform' (known: cocdev-platform, "
+                                                     "default)"),
+])
+def test_bootstrap_refuses_a_bad_root_app_naming_it(tmp_path: Path, change: Any, fragment: str) -> None:
+    from prjdevops.ops import gitops
+
+    root, env = project(tmp_path)
+    st = rendered(root, env)
+    path = st.directory / "app-of-apps.yaml"
+    docs = read(path)
+    change(docs[1])
+    path.write_text(yaml.safe_dump_all(docs))
+    with pytest.raises(ConfigError) as err:
+        gitops.documents_for(st, "demo")
+    assert str(err.value).startswith(f"{path}: Application 'cocdev-platform-apps': ") and fragment in str(err.value)
+
+
+def test_bootstrap_documents_in_apply_order(tmp_path: Path) -> None:
+    from prjdevops.ops import gitops
+
+    root, env = project(tmp_path)
+    st = rendered(root, env)
+    assert [(d["kind"], d["metadata"]["name"]) for d in gitops.documents_for(st, "demo")] == [
+        ("ConfigMap", "argocd-cm"), ("AppProject", "cocdev-platform"), ("Application", "cocdev-platform-apps")]
+    with pytest.raises(ConfigError, match="environment 'prod' has 0 root Applications"):
+        gitops.documents_for(st, "prod")
