@@ -117,6 +117,7 @@ class Sandbox:
         self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self.controllers.stop()
         for t in self._threads:
             t.join(timeout=5)

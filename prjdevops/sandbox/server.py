@@ -7,6 +7,7 @@ Answers are always JSON (clients that send protobuf also accept JSON back). Erro
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,27 @@ class Server(ThreadingHTTPServer):
     def __init__(self, addr: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.stopping = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
         super().__init__(addr, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Drop every open connection, so a stopped sandbox serves nothing over keep-alive either."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):  # already closed by the peer
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 class Handler(BaseHTTPRequestHandler):

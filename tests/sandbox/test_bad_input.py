@@ -137,3 +137,15 @@ def test_protocol_errors_are_status_objects(sandbox: Sandbox) -> None:
     # an unparseable request line reads as HTTP/0.9, which has no status line: just the Status body
     assert b'"kind":"Status"' in reply and b'"code":400' in reply and b"Traceback" not in reply
     assert raw(sandbox.url, "GET", "/version")[0] == 200
+
+
+def test_stop_closes_keep_alive_connections() -> None:
+    sb = Sandbox().start()
+    conn = http.client.HTTPConnection(sb.url.removeprefix("http://"), timeout=5)
+    conn.request("GET", "/version")
+    assert conn.getresponse().read()
+    sb.stop()
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        conn.request("GET", "/version")
+        conn.getresponse().read()
+    conn.close()
