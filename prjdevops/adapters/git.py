@@ -7,6 +7,7 @@ what the GitOps rollback needs is here; nothing in it resets, cleans or force-pu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -93,6 +94,9 @@ class Git:
                            hint=f"git branch --set-upstream-to=origin/{name}")
         return Upstream(branch=name, remote=remote, remote_branch=merge.removeprefix("refs/heads/"))
 
+    def remote_url(self, remote: str) -> str:
+        return self.run("remote", "get-url", remote, check=False).stdout.strip()
+
     def fetch(self, remote: str) -> None:
         self.run("fetch", "--quiet", remote)
 
@@ -152,6 +156,18 @@ class Git:
     def push(self, upstream: Upstream) -> None:
         """A plain push of HEAD to the tracked branch: a rejected (non-fast-forward) push fails, never forces."""
         self.run("push", "--quiet", upstream.remote, f"HEAD:refs/heads/{upstream.remote_branch}")
+
+
+def same_repository(a: str, b: str) -> bool:
+    """Do two remote URLs name the same repository (https/ssh/scp forms, user, ``.git`` and ``/`` ignored)?"""
+
+    def norm(url: str) -> str:
+        u = url.strip().rstrip("/").removesuffix(".git")
+        u = re.sub(r"^[a-z+]+://", "", u)
+        u = re.sub(r"^[^@/]+@", "", u)
+        return re.sub(r"^([^/:]+):(?!\d)", r"\1/", u).lower()
+
+    return norm(a) == norm(b)
 
 
 def _message(proc: subprocess.CompletedProcess[str]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prjdevops import argocd, guards
-from prjdevops.adapters.git import Git
+from prjdevops.adapters.git import Git, same_repository
 from prjdevops.adapters.kube import KubeClient, read_context
 from prjdevops.argocd import GROUP, VERSION, AppStatus, Settings
 from prjdevops.environments import known_environments, load_environment
@@ -293,6 +293,10 @@ def rollback(git: Git, kube: KubeClient | None, env: Environment, settings: Sett
     if up.remote_branch != target_revision:
         raise GitError(f"branch {up.branch!r} pushes to {up.ref}, but Argo CD follows {target_revision!r} for "
                        f"{env.name!r}: a revert there would not roll anything back")
+    url = git.remote_url(up.remote)
+    if url and not same_repository(url, settings.repo_url):
+        report(f"note: {up.remote} is {url}, but Argo CD reads {settings.repo_url}: the wait only ends once Argo CD "
+               "sees this push there")
     git.fetch(up.remote)
     ahead, behind = git.ahead_behind(up)
     if ahead and behind:

@@ -53,6 +53,7 @@ def test_default_commit_is_the_last_touching_environments_or_helm(project: Proje
     assert (project.work / "NOTES.md").is_file()  # the later, unrelated commit stays
     assert "replicaCount=3" not in project.env_file.read_text()
     assert any("environments/itest.yaml" in line and "|" in line for line in lines)  # the --stat of the revert
+    assert not any(line.startswith("note:") for line in lines)  # origin is the repository Argo CD reads
     assert git(project.work, "status", "--porcelain") == ""
 
 
@@ -206,3 +207,15 @@ def test_reverting_what_is_already_reverted_changes_nothing(project: Project) ->
         rollback(project, commit=bad)
     assert snapshot(project) == before
     assert Git(project.work).operation_in_progress() is None
+
+
+def test_a_note_when_origin_is_not_the_repository_argocd_reads(project: Project) -> None:
+    config = project.env_dir / "argocd" / "config.yaml"
+    config.write_text(config.read_text().replace(f"repoURL: {project.origin}", "repoURL: https://git.example/x.git"))
+    gitops.write_files(project.env_dir)
+    commit_all(project.work, "Argo CD reads another repository")
+    git(project.work, "push", "-q")
+    lines: list[str] = []
+    rollback(project, lines=lines)
+    assert f"note: origin is {project.origin}, but Argo CD reads https://git.example/x.git: the wait only ends " \
+           "once Argo CD sees this push there" in lines

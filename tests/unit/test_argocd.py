@@ -412,3 +412,17 @@ def test_bootstrap_documents_in_apply_order(tmp_path: Path) -> None:
         ("ConfigMap", "argocd-cm"), ("AppProject", "cocdev-platform"), ("Application", "cocdev-platform-apps")]
     with pytest.raises(ConfigError, match="environment 'prod' has 0 root Applications"):
         gitops.documents_for(st, "prod")
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("https://git.example.internal/cocdev/prj-devops.git", "git@git.example.internal:cocdev/prj-devops.git", True),
+    ("https://git.example.internal/cocdev/prj-devops", "ssh://git@git.example.internal/cocdev/prj-devops.git/", True),
+    ("https://GIT.example.internal/cocdev/prj-devops.git", "https://git.example.internal/cocdev/prj-devops.git", True),
+    ("/tmp/origin.git", "/tmp/origin.git", True),
+    ("https://git.example.internal/cocdev/prj-devops.git", "https://git.example.internal/cocdev/other.git", False),
+    ("ssh://git@host:2222/x/y.git", "ssh://git@host/x/y.git", False),
+])
+def test_same_repository(a: str, b: str, same: bool) -> None:
+    from prjdevops.adapters.git import same_repository
+
+    assert same_repository(a, b) is same
