@@ -79,3 +79,14 @@ def test_in_process_state_file_round_trip(tmp_path: Path) -> None:
         assert obj is not None and obj["data"] == {"k": "v"}
         assert sb.store.resource_version >= rv
         assert not list(tmp_path.glob(".state-*"))  # the tmp file was renamed, not left behind
+
+
+def test_up_with_a_corrupt_state_file_says_so(home: Path) -> None:
+    home.mkdir(parents=True)
+    (home / "state.json").write_text("{not json")
+    with pytest.raises(SandboxError, match="cannot read sandbox state") as e:
+        lifecycle.up(home, port=free_port())
+    assert "\n" not in str(e.value)
+    assert lifecycle.status(home) is None
+    lifecycle.reset(home)
+    assert not (home / "state.json").exists()
