@@ -426,3 +426,21 @@ def test_same_repository(a: str, b: str, same: bool) -> None:
     from prjdevops.adapters.git import same_repository
 
     assert same_repository(a, b) is same
+
+
+@pytest.mark.parametrize(("app", "status", "message"), [
+    pytest.param({}, "Progressing", "", id="no-status-yet"),
+    pytest.param({"status": {"sync": {"status": "Synced"}}}, "Progressing", "", id="no-health-yet"),
+    pytest.param({"status": {"health": {"status": "Healthy"}}}, "Healthy", "", id="healthy"),
+    pytest.param({"status": {"health": {"status": "Degraded", "message": "0/1 ready"}}}, "Degraded", "0/1 ready",
+                 id="degraded-with-message"),
+    pytest.param({"status": {"health": {"status": "Missing"}}}, "Missing", "", id="missing"),
+])
+def test_the_health_check_lua_as_argocd_runs_it(app: dict[str, Any], status: str, message: str) -> None:
+    """The argocd-cm Lua in a Lua 5.1 runtime (Argo CD's gopher-lua is 5.1): a child app's own health."""
+    from lupa import lua51
+
+    lua = lua51.LuaRuntime()
+    check = lua.eval(f"function(obj)\n{argocd.HEALTH_LUA}\nend")
+    hs = check(lua.table_from({"apiVersion": argocd.API_VERSION, "kind": "Application", **app}, recursive=True))
+    assert (hs["status"], hs["message"]) == (status, message)
