@@ -430,3 +430,16 @@ def test_sync_runs_the_environments_guards(tmp_path: Path, kubeconfig: Path, api
         with pytest.raises(GuardRefused, match="no terminal to ask"):
             gitops.sync(k, proj.env(), proj.settings(), ROOT, io=Interaction(is_tty=False), timeout=1)
         assert not gitops.status(k, proj.settings(), ROOT).operation_requested  # nothing was started
+
+
+def test_bootstrap_cli(project: Project, api_client: Any) -> None:
+    proc = invoke(["argocd.bootstrap", "--env", "itest"], project.env_dir)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: Argo CD is not installed in the cluster of 'itest'")
+    install_argocd_crds(api_client)
+    proc = invoke(["argocd.bootstrap", "--env", "itest"], project.env_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "applied ConfigMap argocd/argocd-cm (server-side, manager prjdevops)",
+        "applied AppProject argocd/cocdev-platform (server-side, manager prjdevops)",
+        f"applied Application argocd/{ROOT} (server-side, manager prjdevops)",
+        f"bootstrapped {ROOT} in itest; follow it with: invoke argocd.status --env itest"]
