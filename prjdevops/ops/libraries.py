@@ -23,7 +23,7 @@ from typing import Any
 from prjdevops import dag as dagmod
 from prjdevops.adapters.helm import chart_crd_kinds, load_chart_metadata, pull_chart, schema_problems
 from prjdevops.environments import project_root
-from prjdevops.errors import ConfigError, DeployError, HelmOperationError, ValuesError
+from prjdevops.errors import ConfigError, DeployError, HealthCheckFailed, HelmOperationError, ValuesError
 from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops import release as rel_ops
@@ -469,7 +469,7 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
                     outcome = finished.result()
                 except DeployError as e:  # Helm's message can quote rendered values: redact it too
                     outcome = Outcome(name, FAILED, time.monotonic() - t0,
-                                      preps[name][0].redactor.text(_failure_text(e)),
+                                      preps[name][0].redactor.text(_failure_text(e, env.name)),
                                       chart=chart_label(env.release(name)))
                 except Exception as e:  # an unexpected bug must not hide the other releases' results
                     outcome = Outcome(name, FAILED, time.monotonic() - t0, f"{type(e).__name__}: {e}",
@@ -488,12 +488,15 @@ def _prepare_rendered(env: Environment, name: str, cache: Path) -> tuple[Prepare
     return prep, parse_manifest(rel_ops.render_for(prep, prep.release.namespace), prep.release.namespace)
 
 
-def _failure_text(e: DeployError) -> str:
+def _failure_text(e: DeployError, env: str) -> str:
     """The error, plus Helm's own message when a health failure hides it."""
+    text = str(e)
+    if isinstance(e, HealthCheckFailed):  # the application flow's hint names stg.status; point at ours
+        text = f"{e.message} (inspect with invoke libraries.status --env {env}, or raise --timeout)"
     cause = e.__cause__
-    if isinstance(cause, HelmOperationError) and cause.detail not in str(e):
-        return f"{e} (helm: {cause.detail})"
-    return str(e)
+    if isinstance(cause, HelmOperationError) and cause.detail not in text:
+        return f"{text} (helm: {cause.detail})"
+    return text
 
 
 def _deployed(target: Target, release: Release) -> bool:

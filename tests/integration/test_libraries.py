@@ -137,6 +137,8 @@ def test_failing_tier1_release_blocks_dependants_not_independent_ones(tmp_path: 
                                  "metallb-config": "skipped", "harbor": "changed", "jenkins": "skipped"}
         assert "'metallb'" in result["metallb"].detail and "not ready" in result["metallb"].detail
         assert "metallb-controller" in result["metallb"].detail
+        assert "invoke libraries.status --env local" in result["metallb"].detail
+        assert "(helm: resource Deployment/metallb-system/metallb-controller not ready" in result["metallb"].detail
         assert result["metallb-config"].detail == "needs metallb, which failed"
         assert result["jenkins"].detail == "needs metallb-config, which was skipped"
         assert all(o.seconds >= 0 for o in recap.outcomes)
