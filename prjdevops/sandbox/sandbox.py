@@ -75,6 +75,7 @@ class Sandbox:
         """Load state, bind, and serve in background threads; returns self."""
         if self._server is not None:
             return self
+        check_loopback(self.host)
         try:
             self.store.load()
         except (OSError, ValueError, KeyError) as e:
