@@ -19,8 +19,7 @@ from cli.common import as_list, errors, say, settings
 def verify(c: Context, env: str = "", only: Any = None, reports: str = "") -> None:
     """Run the verify suite against an environment; table of group/check/result/reason; exit 3 when a check fails."""
     from prjdevops.ops.session import ensure_cluster, load
-    from prjdevops.output import table
-    from prjdevops.verify import report, runner
+    from prjdevops.verify import runner
 
     if not env:
         raise Exit("error: name the environment: invoke verify --env NAME", code=1)
@@ -28,6 +27,14 @@ def verify(c: Context, env: str = "", only: Any = None, reports: str = "") -> No
     ensure_cluster(load(s, env), s, say)
     run = runner.run(env, only=as_list(only), reports=runner.reports_dir(reports or None),
                      environments_dir=s.env_dir())
+    show(run)
+
+
+def show(run: Any) -> None:
+    """The table of group/check/result/reason and the counts; exit 3 when a check failed."""
+    from prjdevops.output import table
+    from prjdevops.verify import report
+
     for line in table(["GROUP", "CHECK", "RESULT", "REASON"],
                       [[r.group, r.check, r.result, r.reason] for r in run.rows]):
         say(line)

@@ -214,6 +214,7 @@ def plan_release(target: Target, prep: Prepared) -> ReleasePlan:
 class Plan:
     dag: dagmod.Dag
     releases: dict[str, ReleasePlan]
+    prepared: dict[str, Prepared] = field(default_factory=dict)  # what each release would apply (for callers)
 
     @property
     def changes(self) -> bool:
@@ -254,7 +255,8 @@ def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None
             raise DeployError("; ".join(errors))
         check_crd_order(preps, env)
         planned = {name: pool.submit(plan_release, target, preps[name][0]) for name in selection.order}
-        return Plan(selection, {name: fut.result() for name, fut in planned.items()})
+        return Plan(selection, {name: fut.result() for name, fut in planned.items()},
+                    {name: prep for name, (prep, _) in preps.items()})
 
 
 # --- CRDs before their resources ------------------------------------------------------------------------------
@@ -384,12 +386,14 @@ def _deploy_one(target: Target, prep: Prepared, report: Reporter, timeout: int |
 
 
 def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, continue_on_error: bool = False,
-           cache_dir: Path | None = None, report: Reporter = _quiet, timeout: int | None = None) -> Recap:
+           cache_dir: Path | None = None, report: Reporter = _quiet, timeout: int | None = None,
+           on_outcome: Callable[[Outcome], None] | None = None) -> Recap:
     """Deploy the selection in dependency order, at most ``concurrency`` releases at a time.
 
     A release starts once every release it needs is ``ok``/``changed`` (i.e. deployed and healthy). When one
     fails, nothing new starts (``continue_on_error``: only its dependants are skipped and independent branches
-    go on); releases already running finish. Every release gets an outcome.
+    go on); releases already running finish. Every release gets an outcome; ``on_outcome`` hears each as it
+    settles (the platform flow records them for ``--resume``).
     """
     started = time.monotonic()
     env = target.env
@@ -401,6 +405,8 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
     def settle(o: Outcome) -> None:
         with lock:
             outcomes[o.name] = o
+            if on_outcome is not None:
+                on_outcome(o)
 
     # 1. Releases outside the selection that selected ones need must already be deployed.
     for name, ext in selection.external.items():

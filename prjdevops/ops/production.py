@@ -99,8 +99,12 @@ def recover(target: Target, prep: Prepared, report: Reporter = _quiet) -> Releas
 
 def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: Reporter = _quiet,
                    recover_stuck: bool = False, timeout: int | None = None,
-                   gate: Callable[[Target, Prepared], list[str]] | None = None) -> Outcome:
-    """The whole production deploy. ``gate`` (optional) returns failed post-deploy checks; any fails the deploy."""
+                   gate: Callable[[Target, Prepared], list[str]] | None = None, locked: bool = False) -> Outcome:
+    """The whole production deploy. ``gate`` (optional) returns failed post-deploy checks; any fails the deploy.
+
+    ``locked``: the caller already holds the environment's deploy Lease (the platform deploy holds it for the
+    whole run), so this step must neither take nor release it.
+    """
     env, rel = target.env, prep.release
     started = time.monotonic()
     preflight(target, prep)
@@ -118,7 +122,7 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: R
     for line in diff_summary(diffs):
         report(line)
     guards.confirm(env, yes=io.yes, is_tty=io.is_tty, ask=io.ask, what=f"deploy {rel.name}")
-    lock = deploy_lock(target.kube, env.name) if env.guards.lock else _null_lock()
+    lock = deploy_lock(target.kube, env.name) if env.guards.lock and not locked else _null_lock()
     with lock:
         if stuck is not None:
             recover(target, prep, report)
