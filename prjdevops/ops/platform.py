@@ -25,7 +25,7 @@ from prjdevops import guards
 from prjdevops.adapters.kube import read_context
 from prjdevops.environments import project_root
 from prjdevops.errors import ConfigError, DeployError
-from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manifest
+from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops import libraries as libs
 from prjdevops.ops import production
@@ -86,7 +86,8 @@ class PlanEntry:
                 "chart": self.chart, "chart_from": self.chart_from or None, "action": self.action,
                 "detail": self.detail, "needs": list(self.needs), "validation": self.validation or None,
                 "digest": self.digest,
-                "diffs": [{"object": key_text(d.key), "action": d.action, "diff": d.diff} for d in self.diffs]}
+                "diffs": [{"kind": d.key[0], "namespace": d.key[1] or None, "name": d.key[2], "action": d.action,
+                           "diff": d.diff} for d in self.diffs]}
 
 
 @dataclass(frozen=True)
