@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from . import validation
 from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
 from .resources import Registry, ResourceType
 from .store import Obj, Store
@@ -209,10 +210,32 @@ class Api:
             raise ApiError(403, f'{qualified(rt)} "{name}" is forbidden: unable to create new content in '
                                 f"namespace {ns} because it is being terminated")
 
+    def validate_fields(self, rt: ResourceType, obj: Any, mode: str | None, warnings: list[str] | None) -> None:
+        """``fieldValidation``: Strict refuses unknown fields (400), Warn/Ignore drop them (Warn reports).
+
+        ``mode`` None means an internal write (controllers), which is not checked.
+        """
+        if mode is None or rt.group not in _BUILTIN_GROUPS:
+            return
+        model = validation.model_for(rt.group, rt.version, rt.kind)
+        if model is None:
+            return
+        unknown = validation.unknown_fields(model, obj, prune=mode != "Strict")
+        if not unknown:
+            return
+        listed = ", ".join(f'unknown field "{p}"' for p in unknown)
+        if mode == "Strict":
+            raise ApiError(400, f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                f"strict decoding error: {listed}")
+        if mode == "Warn" and warnings is not None:
+            warnings.extend(f'unknown field "{p}"' for p in unknown)
+
     def create(self, rt: ResourceType, ns: str, body: Any, *, dry_run: bool = False,
-               validate_only: bool = False) -> Obj:
+               validate_only: bool = False, field_validation: str | None = None,
+               warnings: list[str] | None = None) -> Obj:
         """POST semantics; returns the stored object."""
         obj = self._check_body(rt, ns, body)
+        self.validate_fields(rt, obj, field_validation, warnings)
         meta = obj["metadata"]
         name = meta.get("name")
         if not name:
@@ -252,9 +275,11 @@ class Api:
     # --- update -----------------------------------------------------------------------------------
 
     def update(self, rt: ResourceType, ns: str, name: str, body: Any, *, subresource: str = "",
-               dry_run: bool = False, check_rv: bool = True) -> Obj:
+               dry_run: bool = False, check_rv: bool = True, field_validation: str | None = None,
+               warnings: list[str] | None = None) -> Obj:
         """PUT semantics (also the tail of PATCH): preconditions, generation, status/spec separation."""
         obj = self._check_body(rt, ns, body, name)
+        self.validate_fields(rt, obj, field_validation, warnings)
         meta = obj["metadata"]
         meta["name"] = name
         with self.store.lock:
@@ -334,7 +359,8 @@ class Api:
 
     def patch(self, rt: ResourceType, ns: str, name: str, content_type: str, patch: Any, *,
               subresource: str = "", field_manager: str | None = None, force: bool = False,
-              dry_run: bool = False) -> tuple[Obj, bool]:
+              dry_run: bool = False, field_validation: str | None = None,
+              warnings: list[str] | None = None) -> tuple[Obj, bool]:
         """PATCH semantics; returns (object, created). Apply patches create when absent."""
         del force  # ownership conflicts are not modelled, so force changes nothing
         ct = content_type.split(";")[0].strip().lower()
@@ -356,6 +382,7 @@ class Api:
                     pmeta = patch.get("metadata") or {}
                     if pmeta.get("name") and pmeta["name"] != name:
                         raise ApiError(400, "the name of the apply configuration does not match the URL")
+                    self.validate_fields(rt, patch, field_validation, warnings)
                     prev = self.store.applied(rt.key, ns, name, field_manager or "")
                     if old is None:
                         body = apply(None, patch, None)
@@ -385,6 +412,8 @@ class Api:
                 raise ApiError(422, str(e)) from e
             if not isinstance(merged, dict):
                 raise ApiError(422, "the patch result is not an object")
+            if not is_apply:
+                self.validate_fields(rt, merged, field_validation, warnings)
             return self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run), False
 
     # --- delete -----------------------------------------------------------------------------------

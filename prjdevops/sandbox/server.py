@@ -150,8 +150,10 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(413, "request entity too large", reason="RequestEntityTooLarge")
         return self.rfile.read(length) if length else b""
 
-    def _send(self, code: int, body: bytes, ctype: str = JSON) -> None:
+    def _send(self, code: int, body: bytes, ctype: str = JSON, warnings: list[str] | None = None) -> None:
         self.send_response(code)
+        for w in warnings or ():
+            self.send_header("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-cache, private")
@@ -159,8 +161,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_obj(self, code: int, obj: Any) -> None:
-        self._send(code, dumps(obj))
+    def _send_obj(self, code: int, obj: Any, warnings: list[str] | None = None) -> None:
+        self._send(code, dumps(obj), warnings=warnings)
 
     def _dispatch(self, method: str) -> None:
         sb = self.server.sandbox
@@ -357,8 +359,10 @@ class Handler(BaseHTTPRequestHandler):
             if rt.namespaced and not ns:
                 raise ApiError(405, f"POST is not allowed on cluster-wide {rt.plural}; use a namespace")
             obj = self._parse(body, self.headers.get("Content-Type", ""))
-            created = api.create(rt, ns, obj, dry_run=dry)
-            return self._send_obj(201, self._out(rt, created))
+            warnings: list[str] = []
+            created = api.create(rt, ns, obj, dry_run=dry, field_validation=_field_validation(params),
+                                 warnings=warnings)
+            return self._send_obj(201, self._out(rt, created), warnings)
         if method == "DELETE":
             if "deletecollection" not in rt.verbs:
                 raise ApiError(405, f"the server does not allow this method on the requested resource "
@@ -437,14 +441,19 @@ class Handler(BaseHTTPRequestHandler):
             obj = self._parse(body, self.headers.get("Content-Type", ""))
             if sub == "finalize":
                 sub = ""
-            return self._send_obj(200, self._out(rt, api.update(rt, ns, name, obj, subresource=sub, dry_run=dry)))
+            warnings: list[str] = []
+            updated = api.update(rt, ns, name, obj, subresource=sub, dry_run=dry,
+                                 field_validation=_field_validation(params), warnings=warnings)
+            return self._send_obj(200, self._out(rt, updated), warnings)
         if method == "PATCH":
             ctype = self.headers.get("Content-Type", "")
             patch = self._parse(body, ctype, patch=True)
+            warnings = []
             obj, created = api.patch(rt, ns, name, ctype, patch, subresource=sub,
                                      field_manager=params.get("fieldManager"),
-                                     force=params.get("force") == "true", dry_run=dry)
-            return self._send_obj(201 if created else 200, self._out(rt, obj))
+                                     force=params.get("force") == "true", dry_run=dry,
+                                     field_validation=_field_validation(params), warnings=warnings)
+            return self._send_obj(201 if created else 200, self._out(rt, obj), warnings)
         if method == "DELETE":
             if sub:
                 raise ApiError(405, "DELETE is not allowed on a subresource")
@@ -637,6 +646,13 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(opts, dict):
             raise ApiError(400, "DeleteOptions must be an object")
         return opts
+
+
+def _field_validation(params: dict[str, str]) -> str:
+    mode = params.get("fieldValidation") or "Warn"
+    if mode not in ("Strict", "Warn", "Ignore"):
+        raise ApiError(400, f"fieldValidation must be one of Ignore, Warn or Strict, not {mode!r}")
+    return mode
 
 
 def _json_body(body: bytes) -> Any:

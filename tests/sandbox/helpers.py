@@ -33,7 +33,9 @@ def raw(url: str, method: str, path: str, body: bytes | str | None = None,
         conn.request(method, path, body=data, headers=headers or {})
         resp = conn.getresponse()
         payload = resp.read()
-        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        hdrs: dict[str, str] = {}
+        for k, v in resp.getheaders():  # repeated headers (Warning) are joined, as HTTP allows
+            hdrs[k.lower()] = f"{hdrs[k.lower()]}, {v}" if k.lower() in hdrs else v
         try:
             return resp.status, hdrs, json.loads(payload)
         except ValueError:
