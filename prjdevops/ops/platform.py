@@ -15,6 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -359,7 +360,7 @@ def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = N
     entries.sort(key=lambda e: (e.action == DELETE, e.step if e.action != DELETE else 0))
     plan = PlatformPlan(env.name, tuple(entries), tuple(notes))
     if server_dry_run:
-        plan = validate_on_server(target, plan, prepared)
+        plan = validate_on_server(target, plan, prepared, concurrency=concurrency)
     return Planned(plan, prepared, selection)
 
 
@@ -374,36 +375,38 @@ def _needs_closure(name: str, needs: Mapping[str, Sequence[str]]) -> set[str]:
     return seen
 
 
-def validate_on_server(target: Target, plan: PlatformPlan, prepared: Mapping[str, Prepared]) -> PlatformPlan:
+def validate_on_server(target: Target, plan: PlatformPlan, prepared: Mapping[str, Prepared], *,
+                       concurrency: int = 4) -> PlatformPlan:
     """Each change goes through Helm's server-side dry run: the API server validates every object (nothing is
-    stored), and the diff becomes what the server says would be applied."""
+    stored), and the diff becomes what the server says would be applied. Releases are validated in parallel."""
     needs = {e.name: e.needs for e in plan.entries}
     installing = {e.name for e in plan.entries if e.action == INSTALL}
-    out = []
-    for e in plan.entries:
+
+    def one(e: PlanEntry) -> PlanEntry:
         if e.action not in (INSTALL, UPGRADE) or e.name not in prepared:
-            out.append(e)
-            continue
+            return e
         pending = sorted(_needs_closure(e.name, needs) & installing)
         if pending:
             more = f" (+{len(pending) - 1})" if len(pending) > 1 else ""
-            out.append(dataclasses.replace(e, validation=f"not validated: needs {pending[0]}{more}, installed by "
-                                                         "this run first"))
-            continue
+            return dataclasses.replace(e, validation=f"not validated: needs {pending[0]}{more}, installed by "
+                                                     "this run first")
         prep = prepared[e.name]
         rel = prep.release
         try:
             info = target.helm.upgrade_install(rel.chart, rel.name, prep.values.values, namespace=rel.namespace,
                                                wait=None, timeout=rel.timeout, dry_run="server")
         except DeployError as err:
-            out.append(dataclasses.replace(e, validation="failed: " + prep.redactor.text(str(err))))
-            continue
-        live = target.helm.status(rel.name, namespace=rel.namespace)
+            return dataclasses.replace(e, validation="failed: " + prep.redactor.text(str(err)))
         server_objects = parse_manifest(info.manifest, rel.namespace)
+        if not server_objects:
+            return dataclasses.replace(e, validation="server")
+        live = target.helm.status(rel.name, namespace=rel.namespace) if e.action == UPGRADE else None
         diffs = diff_objects(parse_manifest(live.manifest if live else "", rel.namespace), server_objects,
-                             prep.redactor) if server_objects else list(e.diffs)
-        out.append(dataclasses.replace(e, diffs=tuple(diffs), validation="server"))
-    return dataclasses.replace(plan, entries=tuple(out))
+                             prep.redactor)
+        return dataclasses.replace(e, diffs=tuple(diffs), validation="server")
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="dry-run") as pool:
+        return dataclasses.replace(plan, entries=tuple(pool.map(one, plan.entries)))
 
 
 # --- executing the plan ---------------------------------------------------------------------------------------

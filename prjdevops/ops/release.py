@@ -202,7 +202,10 @@ def wait_healthy(kube: KubeClient, objects: list[dict[str, Any]], namespace: str
             last = snap.line()
         if snap.healthy or left <= 0 or (stop is not None and stop.is_set()):
             return snap
-        time.sleep(min(interval, left))
+        if stop is not None:
+            stop.wait(min(interval, left))  # wakes as soon as the caller's work ends, not up to interval later
+        else:
+            time.sleep(min(interval, left))
 
 
 def stuck_message(snap: HealthSnapshot) -> str:

@@ -1,0 +1,134 @@
+"""Platform benchmark (``invoke deploy``): plan time of a 30-release platform, and the tool's overhead over bare
+Helm SDK calls.
+
+1. Plan: an environment of 30 releases (stand-in library charts from the loopback repository, each in its own
+   namespace, plus the in-repo plate-web) against an empty sandbox, with the API server validating every release
+   (server-side dry run): the wall time of ``platform.build_plan``. Target < 3 s.
+2. Overhead: the same install of 10 releases by the tool (``platform.build_plan`` + ``platform.deploy``: guards,
+   plan, Lease, health gate, run record, recap) vs a bare loop of ``HelmClient.upgrade_install(wait="watcher")``
+   through the adapter; one run each, each on a fresh sandbox. Target ratio <= 1.15.
+
+Charts are pulled once before anything is timed (pulls are not what is measured).
+
+Run: ``.venv/bin/python bench/platform.py [--releases 30] [--installs 10] [--profile]``
+"""
+
+# ruff: noqa: E402  (sys.path is fixed before the imports, see below)
+from __future__ import annotations
+
+import sys
+
+# This file is named like the standard library's `platform` (which uuid imports): run as a script, its own folder
+# comes first on sys.path and would shadow it. Drop that folder before anything else is imported.
+sys.path[:] = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
+
+import argparse
+import cProfile
+import os
+import pstats
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
+from prjdevops.environments import load_environment, project_root
+from prjdevops.ops import libraries as libs
+from prjdevops.ops import platform
+from prjdevops.ops.production import Interaction
+from prjdevops.ops.release import connect
+from prjdevops.sandbox import Sandbox
+
+CHARTS = [("jenkins", "5.7.21"), ("argo-cd", "7.7.11"), ("metallb", "0.14.9"), ("harbor", "24.1.2")]
+
+
+def write_env(folder: Path, name: str, kubeconfig: Path, repo_url: str, libraries: int, *, app: bool,
+              charts: list[tuple[str, str]]) -> Any:
+    folder.mkdir(parents=True, exist_ok=True)
+    releases: list[dict[str, Any]] = []
+    for i in range(libraries):
+        chart, version = charts[i % len(charts)]
+        releases.append({"name": f"{chart}-{i}", "chart": chart, "repo": repo_url, "version": version,
+                         "namespace": f"ns-{i}", "group": "dev-tools", "timeout": 120})
+    if app:
+        releases.append({"name": "plate-web", "chart": str(project_root() / "helm/applications/plate-web"),
+                         "namespace": "plate-web", "values": ["values-stg.yaml"], "timeout": 120})
+    doc = {"cluster": {"kubeconfig": str(kubeconfig), "context": "sandbox"}, "guards": {"lock": True},
+           "releases": releases}
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+    return load_environment(name, folder)
+
+
+def bench_plan(work: Path, repo_url: str, releases: int, profile: bool) -> tuple[float, int]:
+    with Sandbox(port=0, pod_ready_delay=0.05) as sb:
+        env = write_env(work / "plan-envs", "plan", sb.write_kubeconfig(work / "kc-plan"), repo_url, releases - 1,
+                        app=True, charts=CHARTS[:2])  # no CRD charts twice: CRDs have one owner per cluster
+        with connect(env) as target:
+            platform.build_plan(target, cache_dir=work / "cache")  # warm: pull every chart once, untimed
+        with connect(env) as target:
+            prof = cProfile.Profile() if profile else None
+            started = time.perf_counter()
+            if prof:
+                prof.enable()
+            planned = platform.build_plan(target, cache_dir=work / "cache", server_dry_run=True)
+            took = time.perf_counter() - started
+            if prof:
+                prof.disable()
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+    validated = sum(e.validation == "server" for e in planned.plan.entries)
+    return took, validated
+
+
+def bench_overhead(work: Path, repo_url: str, installs: int) -> tuple[float, float]:
+    # the tool: plan + guarded, recorded, health-gated deploy of every release
+    with Sandbox(port=0, pod_ready_delay=0.05) as sb:
+        env = write_env(work / "tool-envs", "tool", sb.write_kubeconfig(work / "kc-tool"), repo_url, installs,
+                        app=False, charts=CHARTS[:1])
+        with connect(env) as target:
+            started = time.perf_counter()
+            planned = platform.build_plan(target, cache_dir=work / "cache")
+            result = platform.deploy(target, planned, io=Interaction(yes=True), cache_dir=work / "cache",
+                                     runs=work / "runs")
+            tool = time.perf_counter() - started
+        if result.failed or result.recap.counts()["changed"] != installs:
+            raise SystemExit("tool run failed:\n" + "\n".join(result.recap.lines()))
+    # the bare loop: the same charts and values, one upgrade_install after another, Helm waiting
+    with Sandbox(port=0, pod_ready_delay=0.05) as sb:
+        env = write_env(work / "bare-envs", "bare", sb.write_kubeconfig(work / "kc-bare"), repo_url, installs,
+                        app=False, charts=CHARTS[:1])
+        preps = [libs.prepare(env, r.name, work / "cache") for r in env.releases]  # values layered, untimed
+        with connect(env) as target:
+            started = time.perf_counter()
+            for prep in preps:
+                rel = prep.release
+                target.helm.upgrade_install(rel.chart, rel.name, prep.values.values, namespace=rel.namespace,
+                                            wait="watcher", timeout=rel.timeout)
+            bare = time.perf_counter() - started
+    return tool, bare
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--releases", type=int, default=30)
+    parser.add_argument("--installs", type=int, default=10)
+    parser.add_argument("--profile", action="store_true", help="cProfile the plan")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-platform-") as tmp:
+        work = Path(tmp)
+        os.environ[platform.RUNS_ENV] = str(work / "runs")
+        build_repository(standin_sources(), work / "repo")
+        with ChartRepository(work / "repo") as repo:
+            plan_s, validated = bench_plan(work, repo.url, args.releases, args.profile)
+            tool, bare = bench_overhead(work, repo.url, args.installs)
+    print(f"plan of {args.releases} releases ({args.releases - 1} stand-in library releases + plate-web), empty "
+          f"sandbox, {validated} validated by server-side dry run: {plan_s:.2f} s (target < 3 s) "
+          f"{'OK' if plan_s < 3 else 'ABOVE TARGET'}")
+    ratio = tool / bare
+    print(f"install of {args.installs} releases: tool (plan + deploy) {tool:.2f} s, bare Helm SDK loop {bare:.2f} s,"
+          f" ratio {ratio:.2f} (target <= 1.15) {'OK' if ratio <= 1.15 else 'ABOVE TARGET'}")
+
+
+if __name__ == "__main__":
+    main()
