@@ -220,7 +220,14 @@ class Api:
         model = validation.model_for(rt.group, rt.version, rt.kind)
         if model is None:
             return
-        unknown = validation.unknown_fields(model, obj, prune=mode != "Strict")
+        found = validation.Findings()
+        validation.inspect(model, obj, found, prune=mode != "Strict")
+        if found.type_errors:
+            # A value of the wrong type cannot be decoded whatever fieldValidation says (e.g. a quoted
+            # "8080" for containerPort, a classic templating slip).
+            raise ApiError(400, f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                + "; ".join(found.type_errors))
+        unknown = found.unknown
         if not unknown:
             return
         listed = ", ".join(f'unknown field "{p}"' for p in unknown)

@@ -45,38 +45,85 @@ def model_for(group: str, version: str, kind: str) -> str | None:
     return name if fields and "kind" in fields and "apiVersion" in fields else None
 
 
+# Quantities are typed "str" in the models but the API server also takes JSON numbers (cpu: 1).
+_QUANTITY_MAPS = frozenset({"limits", "requests", "hard", "used", "capacity", "allocatable", "overhead", "max",
+                            "min", "default", "defaultRequest", "maxLimitRequestRatio"})
+_QUANTITY_FIELDS = frozenset({"sizeLimit", "divisor"})
+_JSON_TYPE = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+
+
+class Findings:
+    """What one walk found: unknown field paths and type mismatches (``path: expected X, got Y``)."""
+
+    def __init__(self) -> None:
+        self.unknown: list[str] = []
+        self.type_errors: list[str] = []
+
+
 def unknown_fields(model: str, obj: Any, path: str = "", prune: bool = False) -> list[str]:
     """Paths (``spec.template.spec.containers[0].imagee``) of fields the model does not declare."""
+    found = Findings()
+    inspect(model, obj, found, path, prune)
+    return found.unknown
+
+
+def inspect(model: str, obj: Any, found: Findings, path: str = "", prune: bool = False) -> None:
+    """Walk ``obj`` against a generated model, recording unknown fields and scalar type mismatches."""
     fields = _fields(model)
     if fields is None or not isinstance(obj, dict):
-        return []
-    out: list[str] = []
+        return
     for key in list(obj):
         here = f"{path}.{key}" if path else key
         typ = fields.get(key)
         if typ is None:
-            out.append(here)
+            found.unknown.append(here)
             if prune:
                 del obj[key]
             continue
-        out += _check_value(typ, obj[key], here, prune)
-    return out
+        _check_value(typ, obj[key], here, key, found, prune)
 
 
-def _check_value(typ: str, value: Any, path: str, prune: bool) -> list[str]:
+def _scalar_ok(typ: str, value: Any, key: str) -> bool:
+    if typ == "int":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
+    if typ == "bool":
+        return isinstance(value, bool)
+    if typ == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if typ == "str":
+        return isinstance(value, str) or (key in _QUANTITY_FIELDS and isinstance(value, int | float))
+    return True
+
+
+def _check_value(typ: str, value: Any, path: str, key: str, found: Findings, prune: bool) -> None:
     if typ in _OPAQUE or value is None:
-        return []
+        return
     m = _LIST.match(typ)
     if m:
         if not isinstance(value, list):
-            return []
-        return [p for i, item in enumerate(value) for p in _check_value(m.group(1), item, f"{path}[{i}]", prune)]
+            found.type_errors.append(f"{path}: expected array, got {_JSON_TYPE.get(type(value), 'value')}")
+            return
+        for i, item in enumerate(value):
+            _check_value(m.group(1), item, f"{path}[{i}]", key, found, prune)
+        return
     m = _DICT.match(typ)
     if m:
         if not isinstance(value, dict):
-            return []
+            found.type_errors.append(f"{path}: expected object, got {_JSON_TYPE.get(type(value), 'value')}")
+            return
         inner = m.group(1) or m.group(2)
-        return [p for k, item in value.items() for p in _check_value(inner, item, f"{path}[{k}]", prune)]
-    if typ[:1] == "V" and isinstance(value, dict) and _fields(typ) is not None:
-        return unknown_fields(typ, value, path, prune)
-    return []
+        for k, item in value.items():
+            if inner == "str" and key in _QUANTITY_MAPS and isinstance(item, int | float):
+                continue
+            _check_value(inner, item, f"{path}[{k}]", key, found, prune)
+        return
+    if typ[:1] == "V" and _fields(typ) is not None:
+        if not isinstance(value, dict):
+            found.type_errors.append(f"{path}: expected object, got {_JSON_TYPE.get(type(value), 'value')}")
+            return
+        inspect(typ, value, found, path, prune)
+        return
+    if not _scalar_ok(typ, value, key):
+        want = {"int": "integer", "str": "string", "bool": "boolean", "float": "number"}.get(typ, typ)
+        found.type_errors.append(f"{path}: expected {want}, got {_JSON_TYPE.get(type(value), 'value')}")

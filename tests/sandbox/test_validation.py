@@ -72,3 +72,27 @@ def test_custom_resources_are_not_checked(sandbox: Sandbox, api_client: Any) -> 
         "example.com", "v1", "default", "things",
         {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"}, "anything": {"goes": 1}})
     assert obj["anything"] == {"goes": 1}
+
+
+def test_values_of_the_wrong_type_are_refused(sandbox: Sandbox, api_client: Any, kubeconfig: Path,
+                                              tmp_path: Path) -> None:
+    # (the official client's models refuse this before sending; other clients do send it)
+    code, _, body = raw(sandbox.url, "POST", "/api/v1/namespaces/default/configmaps",
+                        '{"metadata": {"name": "n"}, "data": {"port": 8080}}', {"Content-Type": "application/json"})
+    assert code == 400 and "data[port]: expected string, got number" in body["message"]
+    # quantities may be numbers; quoted numbers where an int is expected may not (a classic chart slip)
+    code, _, body = raw(sandbox.url, "POST", "/api/v1/namespaces/default/pods", (
+        '{"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x", '
+        '"resources": {"limits": {"cpu": 1, "memory": "64Mi"}}, "ports": [{"containerPort": 80}]}]}}'),
+        {"Content-Type": "application/json"})
+    assert code == 201, body
+    chart = make_chart(tmp_path, extra={"templates/pod.yaml": """\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: quoted}
+        spec:
+          containers: [{name: c, image: x, ports: [{containerPort: "8080"}]}]
+        """})
+    with helm.Config(kubeconfig_path=str(kubeconfig), kube_context="sandbox", namespace="default") as cfg, \
+            pytest.raises(helm.HelmError, match="containerPort"):
+        cfg.install(str(chart), "quoted", {"replicas": 1})
