@@ -220,6 +220,22 @@ def test_dry_run_changes_nothing_and_is_validated_by_the_api_server(tmp_path: Pa
 
 
 
+def test_dry_run_fails_naming_a_release_the_api_server_refuses(tmp_path: Path, kubeconfig: Path, sandbox: Sandbox,
+                                                               repo: ChartRepository) -> None:
+    # cert-manager switched off: nothing installs the ClusterIssuer kind the cluster-issuer release creates
+    envs = project(tmp_path, kubeconfig, repo.url, libraries={"cert-manager": {"enabled": False},
+                                                              "jenkins": {"enabled": False}, **SMALL})
+    before = cluster_state(sandbox)
+    proc = deploy(envs, tmp_path, "--dry-run")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "error: the API server rejected cluster-issuer" in proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.split()[1:2] == ["cluster-issuer"])
+    assert 'failed: ' in row and 'no matches for kind "ClusterIssuer"' in row
+    assert "validated by the API server" in next(line for line in proc.stdout.splitlines()
+                                                 if line.split()[1:2] == ["plate-web"])
+    assert cluster_state(sandbox) == before
+
+
 def test_resume_after_a_failure_skips_what_finished(tmp_path: Path, kubeconfig: Path, sandbox: Sandbox,
                                                     repo: ChartRepository) -> None:
     envs = project(tmp_path, kubeconfig, repo.url, libraries={"jenkins": {"timeout": 3}, **SMALL})
