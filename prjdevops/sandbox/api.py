@@ -532,6 +532,8 @@ class Api:
         if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job") and not isinstance(spec,
                                                                                                       dict):
             raise invalid(rt, obj["metadata"]["name"], "spec", "Required value")
+        if kind in ("Secret", "ConfigMap"):
+            _check_size(rt, obj)
         if kind == "Secret":
             string_data = obj.pop("stringData", None)
             if string_data:
@@ -697,6 +699,22 @@ def pod_spec_defaults(spec: Any, restart: str | None = "Always") -> None:
             for port in c.get("ports") or []:
                 if isinstance(port, dict):
                     port.setdefault("protocol", "TCP")
+
+
+MAX_DATA_BYTES = 1024 * 1024  # the API server's limit on Secret/ConfigMap payloads
+
+
+def _check_size(rt: ResourceType, obj: Obj) -> None:
+    """A Secret or ConfigMap over 1 MiB is refused (a Helm release too big for its storage Secret)."""
+    size = 0
+    for key in ("data", "stringData", "binaryData"):
+        for k, v in (obj.get(key) or {}).items():
+            raw = str(v)
+            size += len(k) + (len(raw) * 3 // 4 if key in ("binaryData",) or (key == "data" and rt.kind == "Secret")
+                              else len(raw.encode()))
+    if size > MAX_DATA_BYTES:
+        raise invalid(rt, obj["metadata"]["name"], "data",
+                      f"Too long: may not be more than {MAX_DATA_BYTES} bytes")
 
 
 def _template_required(rt: ResourceType, obj: Obj) -> None:

@@ -133,6 +133,12 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
         "MutatingWebhookConfiguration", False),
     _rt("apiregistration.k8s.io", "v1", "apiservices", "APIService", False, sub=("status",)),
+    _rt("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False,
+        verbs=("create",)),
+    _rt("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False,
+        verbs=("create",)),
+    _rt("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False, verbs=("create",)),
+    _rt("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)),
     _rt("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest", False,
         short=("csr",), sub=("status",)),
 )

@@ -40,6 +40,15 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "s
            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
            "compiler": "gc", "platform": "linux/amd64"}
 BOOKMARK_SECONDS = 5.0
+REVIEWS: dict[str, Obj] = {
+    "SelfSubjectAccessReview": {"allowed": True, "reason": "sandbox: no authorization"},
+    "SubjectAccessReview": {"allowed": True, "reason": "sandbox: no authorization"},
+    "SelfSubjectRulesReview": {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                               "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                               "incomplete": False},
+    "SelfSubjectReview": {"userInfo": {"username": "sandbox-admin",
+                                       "groups": ["system:masters", "system:authenticated"]}},
+}
 MAX_BODY = 64 * 1024 * 1024
 JSON = "application/json"
 
@@ -355,6 +364,18 @@ class Handler(BaseHTTPRequestHandler):
         dry = "dryRun" in params and params["dryRun"] != ""
         if method in ("GET", "HEAD"):
             return self._list(rt, ns, params)
+        if method == "POST" and rt.kind in REVIEWS:
+            # No authentication or authorization here: every review says yes (sandbox-admin can do all).
+            # The answer does not depend on what is asked, so a protobuf question need not be decoded.
+            ctype = self.headers.get("Content-Type", "")
+            review = {} if body.startswith(b"k8s\x00") else self._parse(body, ctype)
+            if not isinstance(review, dict):
+                raise ApiError(400, "the request body must be an object")
+            review.update({"kind": rt.kind, "apiVersion": rt.group_version, "status": REVIEWS[rt.kind]})
+            review.setdefault("metadata", {})
+            return self._send_obj(201, review)
+        if method in ("GET", "HEAD") and rt.kind in REVIEWS:
+            raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
         if method == "POST":
             if rt.namespaced and not ns:
                 raise ApiError(405, f"POST is not allowed on cluster-wide {rt.plural}; use a namespace")

@@ -327,3 +327,13 @@ def test_strategic_merge_directives(api_client: Any) -> None:
         {"name": "main", "$patch": "delete"}, {"name": "new", "image": "busybox"}]}}}})
     names = [c.name for c in apps.read_namespaced_deployment("sm", "default").spec.template.spec.containers]
     assert names == ["new"]
+
+
+def test_secret_over_one_mebibyte_is_refused(api_client: Any) -> None:
+    v1 = client.CoreV1Api(api_client)
+    big = base64.b64encode(b"x" * (1024 * 1024 + 1)).decode()
+    with pytest.raises(ApiException) as e:
+        v1.create_namespaced_secret("default", {"metadata": {"name": "big"}, "data": {"blob": big}})
+    assert e.value.status == 422 and "Too long" in e.value.body
+    ok = base64.b64encode(b"x" * (512 * 1024)).decode()
+    v1.create_namespaced_secret("default", {"metadata": {"name": "fine"}, "data": {"blob": ok}})

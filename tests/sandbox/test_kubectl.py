@@ -199,3 +199,10 @@ def test_kubectl_created_deployment_rolls_out(kubeconfig: Path, sandbox: Sandbox
     svc = sandbox.store.get("", "v1", "services", "default", "made")
     assert svc is not None and svc["spec"]["selector"] == {"app": "made"}
     assert svc["spec"]["ports"][0]["targetPort"] == 8080
+
+
+def test_auth_reviews_always_allow(kubeconfig: Path, sandbox: Sandbox) -> None:
+    r = kubectl(kubeconfig, "auth", "can-i", "delete", "deployments", "-n", "kube-system")
+    assert (r.returncode, r.stdout.strip()) == (0, "yes"), r.stderr
+    r = kubectl(kubeconfig, "auth", "whoami")
+    assert r.returncode == 0 and "sandbox-admin" in r.stdout, r.stderr
