@@ -635,6 +635,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             pass
+        except Exception:  # headers are out: end the stream (the client re-watches) rather than corrupt it
+            log.exception("watch of %s failed", rt.plural)
 
     # --- bodies ---------------------------------------------------------------------------------
 

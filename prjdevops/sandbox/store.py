@@ -166,7 +166,7 @@ class Store:
                 self.changed.wait(timeout)
             if self._rv <= rv:
                 return []
-            return [e for e in _tail(self._log, rv)]
+            return _tail(self._log, rv)
 
     # --- public read helpers for tests ----------------------------------------------------------
 
