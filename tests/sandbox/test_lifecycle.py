@@ -90,3 +90,38 @@ def test_up_with_a_corrupt_state_file_says_so(home: Path) -> None:
     assert lifecycle.status(home) is None
     lifecycle.reset(home)
     assert not (home / "state.json").exists()
+
+
+def test_cli_serve_writes_kubeconfig_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from .helpers import raw, wait_for
+
+    port, kc = free_port(), tmp_path / "kc"
+    proc = subprocess.Popen([sys.executable, "-m", "prjdevops.sandbox", "serve", "--port", str(port),
+                             "--state", str(tmp_path / "state.json"), "--kubeconfig", str(kc)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(kc.exists, timeout=10, what="kubeconfig written")
+        assert raw(f"http://127.0.0.1:{port}", "GET", "/version")[0] == 200
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert f"sandbox serving on http://127.0.0.1:{port}" in out and "state saved" in out
+    assert (tmp_path / "state.json").exists()
+
+
+
+def test_cli_refuses_a_non_loopback_host(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "prjdevops.sandbox", "serve", "--host", "0.0.0.0", "--port", "0"],
+                       capture_output=True, text=True, timeout=30, check=False)
+    assert r.returncode == 2 and "only binds loopback" in r.stderr
