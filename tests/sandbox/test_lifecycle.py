@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +14,8 @@ from kubernetes import client, config
 
 from prjdevops.errors import SandboxError
 from prjdevops.sandbox import Sandbox, lifecycle
+
+from .helpers import raw, wait_for
 
 
 def free_port() -> int:
@@ -93,11 +98,6 @@ def test_up_with_a_corrupt_state_file_says_so(home: Path) -> None:
 
 
 def test_cli_serve_writes_kubeconfig_and_stops_on_sigterm(tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-
-    from .helpers import raw, wait_for
 
     port, kc = free_port(), tmp_path / "kc"
     proc = subprocess.Popen([sys.executable, "-m", "prjdevops.sandbox", "serve", "--port", str(port),
@@ -119,8 +119,6 @@ def test_cli_serve_writes_kubeconfig_and_stops_on_sigterm(tmp_path: Path) -> Non
 
 
 def test_cli_refuses_a_non_loopback_host(tmp_path: Path) -> None:
-    import subprocess
-    import sys
 
     r = subprocess.run([sys.executable, "-m", "prjdevops.sandbox", "serve", "--host", "0.0.0.0", "--port", "0"],
                        capture_output=True, text=True, timeout=30, check=False)
