@@ -26,6 +26,14 @@ def _models() -> Any:
     return models
 
 
+def warm_up() -> None:
+    """Import the models and index the common kinds, so the first validated request is not slow."""
+    for group, version, kind in (("apps", "v1", "Deployment"), ("", "v1", "Service"), ("", "v1", "Secret")):
+        model = model_for(group, version, kind)
+        if model is not None:
+            unknown_fields(model, {})
+
+
 @functools.cache
 def _fields(model: str) -> dict[str, str] | None:
     """JSON field name -> type string for a generated model, or None if there is no such model."""
