@@ -348,6 +348,14 @@ class Handler(BaseHTTPRequestHandler):
         if method not in ("GET", "HEAD"):
             raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
 
+    def _crd_of(self, rt: ResourceType) -> Obj | None:
+        """The CRD that defines ``rt`` (None for built-in kinds)."""
+        for crd, _ in self.server.sandbox.store.scan(("apiextensions.k8s.io", "customresourcedefinitions")):
+            spec = crd.get("spec") or {}
+            if spec.get("group") == rt.group and (spec.get("names") or {}).get("plural") == rt.plural:
+                return crd
+        return None
+
     def _out(self, rt: ResourceType, obj: Obj) -> Obj:
         if obj.get("apiVersion") != rt.group_version:
             obj = dict(obj)
@@ -427,7 +435,8 @@ class Handler(BaseHTTPRequestHandler):
             meta["continue"] = base64.urlsafe_b64encode(dumps({"o": end, "rv": rv})).decode()
             meta["remainingItemCount"] = len(matching) - end
         if wants_table(self.headers.get("Accept", "")):
-            return self._send_obj(200, table(rt.group, rt.kind, [o for o, _ in page_objs], meta))
+            return self._send_obj(200, table(rt.group, rt.kind, [o for o, _ in page_objs], meta,
+                                             crd=self._crd_of(rt), version=rt.version))
         page = [self._raw_out(rt, o, raw) for o, raw in page_objs]
         head = dumps({"kind": rt.list_kind, "apiVersion": rt.group_version, "metadata": meta})
         self._send(200, head[:-1] + b',"items":[' + b",".join(page) + b"]}")
@@ -456,7 +465,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise not_found(rt, name)
             if wants_table(self.headers.get("Accept", "")):
                 return self._send_obj(200, table(rt.group, rt.kind, [obj],
-                                                 {"resourceVersion": obj["metadata"]["resourceVersion"]}))
+                                                 {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                                 crd=self._crd_of(rt), version=rt.version))
             return self._send(200, self._raw_out(rt, obj, raw))
         if method == "PUT":
             obj = self._parse(body, self.headers.get("Content-Type", ""))
@@ -557,6 +567,7 @@ class Handler(BaseHTTPRequestHandler):
             return (ls.empty or ls.matches(meta.get("labels") or {})) and fsel.matches(o)
 
         as_table = wants_table(self.headers.get("Accept", ""))
+        crd = self._crd_of(rt) if as_table else None
         first_row = [True]
 
         def render(o: Obj, raw: bytes) -> bytes:
@@ -564,7 +575,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._raw_out(rt, o, raw)
             # Like the real server: column definitions only on the first row of the stream.
             t = table(rt.group, rt.kind, [o], {"resourceVersion": o["metadata"]["resourceVersion"]},
-                      with_columns=first_row[0])
+                      with_columns=first_row[0], crd=crd, version=rt.version)
             first_row[0] = False
             return dumps(t)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -181,8 +182,48 @@ COLUMNS: dict[tuple[str, str], list[Column]] = {
 }
 
 
-def columns_for(group: str, kind: str) -> list[Column]:
+def columns_for(group: str, kind: str, crd: Obj | None = None, version: str = "") -> list[Column]:
+    """Built-in columns, or a CRD's additionalPrinterColumns for its custom resources."""
+    if crd is not None:
+        for ver in (crd.get("spec") or {}).get("versions") or []:
+            if ver.get("name") == version and ver.get("additionalPrinterColumns"):
+                return [NAME, *(_printer_column(c) for c in ver["additionalPrinterColumns"])]
     return COLUMNS.get((group, kind), [NAME, AGE])
+
+
+_JSONPATH = re.compile(r"""\.([A-Za-z0-9_$-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*["']([^"']*)["']\)\]""")
+
+
+def jsonpath(obj: Any, expr: str) -> Any:
+    """The subset of JSONPath CRD printer columns use: ``.a.b``, ``[0]``, ``[?(@.type=="Ready")]``."""
+    cur: Any = obj
+    pos = 0
+    expr = expr.strip().removeprefix("{").removesuffix("}")
+    while pos < len(expr) and cur is not None:
+        m = _JSONPATH.match(expr, pos)
+        if not m:
+            return None
+        pos = m.end()
+        field, index, key, value = m.groups()
+        if field is not None:
+            cur = cur.get(field) if isinstance(cur, dict) else None
+        elif index is not None:
+            cur = cur[int(index)] if isinstance(cur, list) and int(index) < len(cur) else None
+        else:
+            cur = next((x for x in cur if isinstance(x, dict) and str(jsonpath(x, "." + key)) == value), None) \
+                if isinstance(cur, list) else None
+    return cur
+
+
+def _printer_column(col: Obj) -> Column:
+    path, typ = str(col.get("jsonPath", "")), str(col.get("type", "string"))
+
+    def cell(o: Obj) -> Any:
+        v = jsonpath(o, path)
+        if typ == "date":
+            return human_since(v if isinstance(v, str) else None)
+        return "" if v is None else v
+    return (str(col.get("name", "")), typ if typ != "date" else "string", int(col.get("priority", 0)), cell)
 
 
 def column_definitions(cols: list[Column]) -> list[Obj]:
@@ -202,8 +243,9 @@ def row(cols: list[Column], obj: Obj) -> Obj:
                                        "metadata": meta}}
 
 
-def table(group: str, kind: str, objs: list[Obj], meta: Obj, with_columns: bool = True) -> Obj:
-    cols = columns_for(group, kind)
+def table(group: str, kind: str, objs: list[Obj], meta: Obj, with_columns: bool = True,
+          crd: Obj | None = None, version: str = "") -> Obj:
+    cols = columns_for(group, kind, crd, version)
     out: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
     if with_columns:
         out["columnDefinitions"] = column_definitions(cols)

@@ -206,3 +206,42 @@ def test_auth_reviews_always_allow(kubeconfig: Path, sandbox: Sandbox) -> None:
     assert (r.returncode, r.stdout.strip()) == (0, "yes"), r.stderr
     r = kubectl(kubeconfig, "auth", "whoami")
     assert r.returncode == 0 and "sandbox-admin" in r.stdout, r.stderr
+
+
+CERT_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: certificates.cert-manager.io}
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: {plural: certificates, singular: certificate, kind: Certificate, shortNames: [cert]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+    additionalPrinterColumns:
+    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    - {name: Secret, type: string, jsonPath: .spec.secretName}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web-tls}
+spec: {secretName: web-tls-secret}
+status:
+  conditions: [{type: Issuing, status: "False"}, {type: Ready, status: "True"}]
+"""
+
+
+def test_custom_resources_print_their_crd_columns(kubeconfig: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "cert.yaml"
+    path.write_text(CERT_CRD)
+    r = kubectl(kubeconfig, "apply", "-f", str(path))
+    if r.returncode != 0:  # the CR's kind is not known until discovery is refreshed; kubectl retries
+        r = kubectl(kubeconfig, "apply", "-f", str(path))
+    assert r.returncode == 0, r.stderr
+    lines = kubectl(kubeconfig, "get", "cert").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "READY", "SECRET", "AGE"]
+    assert lines[1].split()[:3] == ["web-tls", "True", "web-tls-secret"]
