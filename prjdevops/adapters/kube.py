@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +23,109 @@ from prjdevops.model import Cluster
 from prjdevops.yamlio import read_yaml
 
 T = TypeVar("T")
+
+LOOPBACK_ONLY_ENV = "PRJDEVOPS_LOOPBACK_ONLY"
+RETRY_SECONDS_ENV = "PRJDEVOPS_API_RETRY_SECONDS"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# Verbs whose retry cannot apply a change twice: reads, and writes a repeat of which the server refuses when the
+# first attempt did land (create -> 409 AlreadyExists, replace with a resourceVersion -> 409 Conflict,
+# delete -> 404). Patches are not in the list: a JSON patch applied twice is not the same as once.
+RETRY_SAFE_PREFIXES = ("read_", "list_", "get_", "create_", "replace_", "delete_")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter for transient API failures.
+
+    Attempt n (from 0) waits ``min(cap, base * 2**n)`` scaled by a random factor in [0.5, 1] (jitter, so many
+    clients do not retry in lockstep), honouring a 429's ``Retry-After`` up to ``cap``; it gives up after
+    ``attempts`` tries or once ``total`` seconds have passed, whichever comes first.
+    """
+
+    attempts: int = 8
+    base: float = 0.2
+    cap: float = 3.0
+    total: float = 20.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """The default policy; ``PRJDEVOPS_API_RETRY_SECONDS`` bounds its total time (0 = no retries)."""
+        raw = os.environ.get(RETRY_SECONDS_ENV, "").strip()
+        if not raw:
+            return cls()
+        try:
+            total = max(0.0, float(raw))
+        except ValueError as e:
+            raise ConfigError(f"{RETRY_SECONDS_ENV}={raw!r} is not a number of seconds") from e
+        return cls(total=total, attempts=cls.attempts if total > 0 else 1)
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: Callable[[], float] = random.random,
+              ) -> float:
+        backoff = min(self.cap, self.base * (2 ** attempt)) * (0.5 + rng() / 2)
+        return float(min(self.cap, max(backoff, retry_after or 0.0)))
+
+
+def transient(e: BaseException) -> bool:
+    """An API failure worth retrying: 429/5xx answers and connection-level errors (no answer at all)."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(e, ApiException):
+        return e.status in RETRYABLE_STATUS
+    return isinstance(e, HTTPError | OSError)
+
+
+def _retry_after(e: BaseException) -> float | None:
+    headers = getattr(e, "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After", "")) if headers.get("Retry-After") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def with_retries(fn: Callable[[], T], *, policy: RetryPolicy, retry_on: Callable[[BaseException], bool] = transient,
+                 sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+    """Call ``fn`` until it succeeds, a non-transient error occurs, or the policy gives up (the last error is
+    raised with ``retry_attempts`` set on it). Returns the result and how many attempts it took."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return fn(), attempt + 1
+        except Exception as e:
+            attempt += 1
+            wait = policy.delay(attempt - 1, _retry_after(e))
+            if (not retry_on(e) or attempt >= policy.attempts
+                    or time.monotonic() - started + wait > policy.total):
+                e.retry_attempts = attempt  # type: ignore[attr-defined]
+                raise
+            sleep(wait)
+
+
+def is_loopback(server: str) -> bool:
+    """True when an API server URL points at this machine (127.0.0.0/8, ::1 or localhost)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(server).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_only() -> bool:
+    return os.environ.get(LOOPBACK_ONLY_ENV, "").strip() not in ("", "0")
+
+
+def check_loopback_only(server: str, context: str) -> None:
+    """With ``PRJDEVOPS_LOOPBACK_ONLY=1`` (set by the test suite) refuse any API server but this machine's."""
+    if loopback_only() and not is_loopback(server):
+        raise ConfigError(f"context {context!r} points at {server or '(no server)'}, which is not a loopback "
+                          f"address; {LOOPBACK_ONLY_ENV} allows only 127.0.0.1/localhost",
+                          hint=f"unset {LOOPBACK_ONLY_ENV} to reach other clusters")
 
 
 @dataclass(frozen=True)
@@ -95,9 +201,11 @@ def normalize_fingerprint(value: str) -> str:
 class KubeClient:
     """Typed helpers over the official client for one environment's cluster."""
 
-    def __init__(self, cluster: Cluster, *, request_timeout: float = 10.0) -> None:
+    def __init__(self, cluster: Cluster, *, request_timeout: float = 10.0, retry: RetryPolicy | None = None,
+                 ) -> None:
         self.cluster = cluster
         self.request_timeout = request_timeout
+        self.retry = retry or RetryPolicy.from_env()
         self._api: Any = None
 
     @property
@@ -106,7 +214,8 @@ class KubeClient:
             from kubernetes import config
 
             path = kubeconfig_path(self.cluster)
-            read_context(self.cluster)  # clear errors for a missing file/context before the client's own
+            info = read_context(self.cluster)  # clear errors for a missing file/context before the client's own
+            check_loopback_only(info.server, info.name)
             try:
                 self._api = config.new_client_from_config(  # type: ignore[no-untyped-call]
                     config_file=str(path), context=self.cluster.context)
@@ -172,10 +281,11 @@ class KubeClient:
         try:
             yield
         except ApiException as e:
-            raise ClusterError(f"{what}: API answered {e.status} {_api_message(e)}") from e
+            raise ClusterError(f"{what}: API answered {e.status} {_api_message(e)}{_tries(e)}") from e
         except (HTTPError, OSError) as e:
             raise ClusterUnreachable(
-                f"{what}: Kubernetes API at {self.cluster_server_hint()} is unreachable ({type(e).__name__})",
+                f"{what}: Kubernetes API at {self.cluster_server_hint()} is unreachable ({type(e).__name__})"
+                f"{_tries(e)}",
                 hint="start the sandbox with invoke sandbox.up" if self.cluster.sandbox
                 else "check the environment's kubeconfig and context") from e
 
@@ -185,19 +295,30 @@ class KubeClient:
         except ConfigError:
             return "(unknown server)"
 
-    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _attempt(self, fn: Callable[..., T], args: Any, kwargs: dict[str, Any], retry: bool | None) -> T:
+        """``fn(*args, **kwargs)``, retried on transient failures when a repeat is safe (see RETRY_SAFE_PREFIXES)."""
         kwargs.setdefault("_request_timeout", self.request_timeout)
-        with self.wrap(what):
+        if retry is None:
+            retry = getattr(fn, "__name__", "").startswith(RETRY_SAFE_PREFIXES)
+        if not retry:
             return fn(*args, **kwargs)
+        result, _ = with_retries(lambda: fn(*args, **kwargs), policy=self.retry)
+        return result
 
-    def get_or_none(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    def call(self, what: str, fn: Callable[..., T], *args: Any, retry: bool | None = None, **kwargs: Any) -> T:
+        """Call the client; transient failures (429, 5xx, no connection) are retried for reads and safe writes
+        (``retry=True/False`` overrides the verb-based choice); failures become project errors naming ``what``."""
+        with self.wrap(what):
+            return self._attempt(fn, args, kwargs, retry)
+
+    def get_or_none(self, what: str, fn: Callable[..., T], *args: Any, retry: bool | None = None,
+                    **kwargs: Any) -> T | None:
         """Like :meth:`call` but a 404 is ``None``."""
         from kubernetes.client.exceptions import ApiException
 
-        kwargs.setdefault("_request_timeout", self.request_timeout)
         try:
             with self.wrap(what):
-                return fn(*args, **kwargs)
+                return self._attempt(fn, args, kwargs, retry)
         except ClusterError as e:
             if isinstance(e.__cause__, ApiException) and e.__cause__.status == 404:
                 return None
@@ -230,6 +351,11 @@ class KubeClient:
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
         self.call(f"create namespace {name}", core.create_namespace, body)
         return True
+
+
+def _tries(e: BaseException) -> str:
+    n = getattr(e, "retry_attempts", 1)
+    return f" (gave up after {n} attempts)" if n > 1 else ""
 
 
 def _api_message(e: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from prjdevops.adapters.kube import KubeClient
 from prjdevops.errors import ClusterError, GuardRefused
 
 LEASE_NAMESPACE = "kube-system"
+CONFLICT_RETRIES = 5
 
 
 def lease_name(env: str) -> str:
@@ -54,6 +56,21 @@ def _expired(spec: Any) -> bool:
     return renewed is None or (_now() - renewed).total_seconds() > duration
 
 
+def _holder_gone(holder: str) -> bool:
+    """A holder on this machine whose process no longer runs (killed, or cut off from the API so it could not
+    delete its Lease): no need to wait for the expiry. A recycled pid only makes us wait, never take over."""
+    m = re.fullmatch(r".*@(?P<host>[^@:]+):(?P<pid>\d+)", holder)
+    if m is None or m["host"] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(m["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
 @contextmanager
 def deploy_lock(kube: KubeClient, env: str, *, duration: int = 900, holder: str | None = None) -> Iterator[str]:
     """Hold the environment's deploy Lease for the block; refuse when someone else holds a live one."""
@@ -63,30 +80,41 @@ def deploy_lock(kube: KubeClient, env: str, *, duration: int = 900, holder: str 
     api = kube.coordination()
     name = lease_name(env)
     me = holder or holder_identity()
-    now = _now()
-    spec = client.V1LeaseSpec(holder_identity=me, lease_duration_seconds=duration, acquire_time=now,
-                              renew_time=now)
-    existing = kube.get_or_none(f"read lease {name}", api.read_namespaced_lease, name, LEASE_NAMESPACE)
-    try:
-        if existing is None:
-            body = client.V1Lease(metadata=client.V1ObjectMeta(name=name, namespace=LEASE_NAMESPACE), spec=spec)
-            kube.call(f"create lease {name}", api.create_namespaced_lease, LEASE_NAMESPACE, body)
-        else:
-            held_by = existing.spec.holder_identity if existing.spec else None
-            if held_by and held_by != me and not _expired(existing.spec):
-                since = existing.spec.acquire_time or existing.spec.renew_time
-                raise GuardRefused(
-                    f"another deploy to {env!r} is running: lease {LEASE_NAMESPACE}/{name} is held by {held_by} "
-                    f"since {since} (expires {existing.spec.lease_duration_seconds}s after its last renewal)",
-                    hint="wait for it to finish; a crashed run's lock expires by itself")
-            existing.spec = spec  # resourceVersion kept: a racing taker gets 409 Conflict
-            kube.call(f"take lease {name}", api.replace_namespaced_lease, name, LEASE_NAMESPACE, existing)
-    except ClusterError as e:
-        cause = e.__cause__
-        if isinstance(cause, ApiException) and cause.status == 409:
-            raise GuardRefused(f"another deploy to {env!r} took lease {LEASE_NAMESPACE}/{name} at the same moment",
-                               hint="retry when it has finished") from e
-        raise
+    # Read-modify-write: a 409 (someone wrote the Lease between our read and our write, or our own earlier
+    # attempt landed and only its answer was lost) means "read again and decide again", a few times.
+    for attempt in range(CONFLICT_RETRIES):
+        now = _now()
+        spec = client.V1LeaseSpec(holder_identity=me, lease_duration_seconds=duration, acquire_time=now,
+                                  renew_time=now)
+        existing = kube.get_or_none(f"read lease {name}", api.read_namespaced_lease, name, LEASE_NAMESPACE)
+        try:
+            if existing is None:
+                body = client.V1Lease(metadata=client.V1ObjectMeta(name=name, namespace=LEASE_NAMESPACE),
+                                      spec=spec)
+                kube.call(f"create lease {name}", api.create_namespaced_lease, LEASE_NAMESPACE, body)
+            else:
+                held_by = existing.spec.holder_identity if existing.spec else None
+                if held_by == me and attempt > 0:
+                    break  # our previous write landed
+                if held_by and held_by != me and not _expired(existing.spec) and not _holder_gone(held_by):
+                    since = existing.spec.acquire_time or existing.spec.renew_time
+                    raise GuardRefused(
+                        f"another deploy to {env!r} is running: lease {LEASE_NAMESPACE}/{name} is held by "
+                        f"{held_by} since {since} (expires {existing.spec.lease_duration_seconds}s after its last "
+                        "renewal)", hint="wait for it to finish; a crashed run's lock expires by itself "
+                        "(at once when it ran on this machine)")
+                existing.spec = spec  # resourceVersion kept: a racing taker gets 409 Conflict
+                kube.call(f"take lease {name}", api.replace_namespaced_lease, name, LEASE_NAMESPACE, existing)
+            break
+        except ClusterError as e:
+            cause = e.__cause__
+            if not (isinstance(cause, ApiException) and cause.status == 409):
+                raise
+            if attempt == CONFLICT_RETRIES - 1:
+                raise GuardRefused(f"could not take lease {LEASE_NAMESPACE}/{name} for {env!r}: it changed under "
+                                   f"us {CONFLICT_RETRIES} times in a row (409 Conflict)",
+                                   hint="another deploy may be starting: retry when it has finished") from e
+            time.sleep(0.05 * (attempt + 1))
     try:
         yield me
     finally:
