@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prjdevops.errors import ConfigError, HelmOperationError, ReleaseNotFound, ValuesError
 
@@ -27,6 +27,22 @@ _release_locks: dict[tuple[str, str], threading.Lock] = {}
 _release_locks_guard = threading.Lock()
 
 WAIT_MODES = ("watcher", "legacy", "hookOnly")
+# What client-go says when the API server answered 429/5xx or could not be reached: worth another try. Helm's own
+# client does not retry these (only answers carrying Retry-After), so reads are retried here and writes by the
+# flows, which look at the release first (ops/release.py apply_with_recovery).
+TRANSIENT = re.compile(r"\b(429|500|502|503|504)\b|too many requests|toomanyrequests|service ?unavailable|"
+                       r"server is currently unable|internal ?error|connection refused|connection reset|"
+                       r"unexpected eof|\beof\b|broken pipe|i/o timeout|http2: client connection lost|"
+                       r"an error on the server|cluster unreachable|"
+                       # Helm's watcher wait does not resume a watch or list that failed: it ends at once with
+                       # the resources' status Unknown (a real timeout says InProgress and "context deadline").
+                       r"not ready\. status: unknown", re.I)
+T = TypeVar("T")
+
+
+def transient_message(message: str) -> bool:
+    """True when Helm's error is a transient API failure (not a real refusal or a wait timeout)."""
+    return TRANSIENT.search(message) is not None and "context deadline exceeded" not in message.lower()
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -216,7 +232,20 @@ class HelmClient:
         self.context = context
         self.namespace = namespace
         self._configs: dict[str, helm_python.Config] = {}
+        self._retired: list[helm_python.Config] = []
         self._guard = threading.Lock()
+        from prjdevops.adapters.kube import RetryPolicy
+
+        self.retry = RetryPolicy.from_env()
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        """A Helm read (idempotent), retried on transient API failures with the Kubernetes adapter's policy."""
+        from prjdevops.adapters.kube import with_retries
+
+        helm = _helm()
+        result, _ = with_retries(fn, policy=self.retry, retry_on=lambda e: isinstance(e, helm.HelmError)
+                                 and not isinstance(e, helm.HelmNotFoundError) and transient_message(str(e)))
+        return result
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -225,17 +254,37 @@ class HelmClient:
         with self._guard:
             cfg = self._configs.get(namespace)
             if cfg is None:
+                self._check_loopback()
                 helm = _helm()
                 cfg = helm.Config(kubeconfig_path=self.kubeconfig, kube_context=self.context,
                                   namespace=namespace, storage_driver="secret")
                 self._configs[namespace] = cfg
             return cfg
 
+    def _check_loopback(self) -> None:
+        """The same loopback-only guard as the Kubernetes adapter (Helm talks to the API server by itself)."""
+        from prjdevops.adapters.kube import check_loopback_only, loopback_only, read_context
+        from prjdevops.model import Cluster
+
+        if loopback_only():
+            info = read_context(Cluster(context=self.context or "", kubeconfig=self.kubeconfig))
+            check_loopback_only(info.server, info.name)
+
+    def reset(self, namespace: str) -> None:
+        """Start the namespace's next action on a fresh handle: Helm's clients cache a failed discovery or
+        OpenAPI download ("failed to download openapi") and would fail every later write the same way. The old
+        handle may still be in use by another thread, so it is only closed with the client."""
+        with self._guard:
+            cfg = self._configs.pop(namespace, None)
+            if cfg is not None:
+                self._retired.append(cfg)
+
     def close(self) -> None:
         with self._guard:
-            for cfg in self._configs.values():
+            for cfg in [*self._configs.values(), *self._retired]:
                 cfg.close()
             self._configs.clear()
+            self._retired.clear()
 
     def __enter__(self) -> HelmClient:
         return self
@@ -279,7 +328,7 @@ class HelmClient:
         helm = _helm()
         try:
             with self._action("status", release, ns):
-                data = self._config(ns).status(release, revision=revision)
+                data = self._read(lambda: self._config(ns).status(release, revision=revision))
         except ReleaseNotFound:
             return None
         except HelmOperationError as e:
@@ -293,7 +342,7 @@ class HelmClient:
         ns = namespace or self.namespace
         try:
             with self._action("history", release, ns):
-                entries = self._config(ns).history(release)
+                entries = self._read(lambda: self._config(ns).history(release))
         except ReleaseNotFound:
             return []
         except HelmOperationError as e:
@@ -305,14 +354,15 @@ class HelmClient:
     def list(self, *, namespace: str | None = None, all_namespaces: bool = False) -> list[ReleaseInfo]:
         ns = namespace or self.namespace
         with self._action("list", "*", ns):
-            entries = self._config(ns).list(all_states=True, all_namespaces=all_namespaces)
+            entries = self._read(lambda: self._config(ns).list(all_states=True, all_namespaces=all_namespaces))
         return [_info(x, ns) for x in entries]
 
     def get_values(self, release: str, *, namespace: str | None = None, revision: int | None = None,
                    all_values: bool = False) -> dict[str, Any]:
         ns = namespace or self.namespace
         with self._action("get values", release, ns):
-            values = self._config(ns).get_values(release, revision=revision, all_values=all_values)
+            values = self._read(lambda: self._config(ns).get_values(release, revision=revision,
+                                                                    all_values=all_values))
         return dict(values or {})
 
     def get_manifest(self, release: str, *, namespace: str | None = None, revision: int | None = None) -> str:

@@ -20,12 +20,14 @@ from prjdevops.errors import ConfigError, DeployError, GuardRefused, HealthCheck
 from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
 from prjdevops.ops.lock import deploy_lock
 from prjdevops.ops.release import (
+    PENDING,
     HealthSnapshot,
     Prepared,
     ReleaseStatus,
     Reporter,
     Target,
     _quiet,
+    apply_with_recovery,
     deploy,
     diff,
     diff_summary,
@@ -35,8 +37,6 @@ from prjdevops.ops.release import (
 )
 from prjdevops.ops.release import status as release_status
 from prjdevops.values import deep_merge
-
-PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 
 
 @dataclass
@@ -92,9 +92,18 @@ def recover(target: Target, prep: Prepared, report: Reporter = _quiet) -> Releas
                           hint="uninstall it with invoke stg.delete --env ... and deploy again")
     report(f"recovering {prep.release.name}: revision {stuck.revision} is {stuck.status}; "
            f"rolling back to revision {good.revision}")
-    info = target.helm.rollback(prep.release.name, revision=good.revision, namespace=prep.release.namespace,
-                                timeout=target.env.guards.rollback_timeout)
-    return info
+    return _rollback(target, prep, good.revision, before=stuck, report=report)
+
+
+def _rollback(target: Target, prep: Prepared, revision: int, *, before: ReleaseInfo | None,
+              report: Reporter) -> ReleaseInfo:
+    """``helm rollback`` to ``revision``; a transient API failure is handled like an upgrade's."""
+    rel = prep.release
+    return apply_with_recovery(
+        target, rel, "rollback",
+        lambda: target.helm.rollback(rel.name, revision=revision, namespace=rel.namespace,
+                                     timeout=target.env.guards.rollback_timeout),
+        before=before, report=report)
 
 
 def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: Reporter = _quiet,
@@ -190,8 +199,8 @@ def rollback_verified(target: Target, prep: Prepared, to: ReleaseInfo, report: R
     """Roll back to ``to`` and check the result: deployed, same images and values, workloads healthy."""
     rel, env = prep.release, target.env
     report(f"rolling back {rel.name} to revision {to.revision}")
-    info = target.helm.rollback(rel.name, revision=to.revision, namespace=rel.namespace,
-                                timeout=env.guards.rollback_timeout)
+    info = _rollback(target, prep, to.revision, before=target.helm.status(rel.name, namespace=rel.namespace),
+                     report=report)
     objects = parse_manifest(info.manifest, rel.namespace)
     snap: HealthSnapshot = wait_healthy(target.kube, objects, rel.namespace, timeout=env.guards.rollback_timeout,
                                         report=report, label=f"  {rel.name} (rollback): ")

@@ -6,6 +6,7 @@ prints by itself and tests can capture every line.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -13,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prjdevops.adapters.helm import HelmClient, ReleaseInfo, new_cancel_token, render, schema_problems
+from prjdevops.adapters.helm import (
+    HelmClient,
+    ReleaseInfo,
+    new_cancel_token,
+    render,
+    schema_problems,
+    transient_message,
+)
 from prjdevops.adapters.kube import KubeClient
 from prjdevops.errors import DeployError, HealthCheckFailed, HelmOperationError, ValuesError
 from prjdevops.health import READINESS, WORKLOAD_KINDS, pod_problem, pod_ready, pod_restarts, selector_string
@@ -22,6 +30,13 @@ from prjdevops.model import Environment, Release
 from prjdevops.values import LayeredValues, Redactor, layer
 
 Reporter = Callable[[str], None]
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the OCI distribution spec's tag grammar
+WATCH_LOST = re.compile(r"not ready\. status: unknown", re.I)
+# Failures Helm's client caches (discovery, the OpenAPI download for validation; a group missing from a partial
+# discovery makes the watcher's status Unknown every time): only a fresh handle gets past them.
+STALE_CLIENT = re.compile(r"openapi|discovery|server version|unable to build kubernetes objects|resource list|"
+                          r"status: unknown|no matches for kind", re.I)
 
 
 def _quiet(_: str) -> None:
@@ -74,16 +89,38 @@ def prepare(env: Environment, name: str, *, values_files: Sequence[Path] = (),
     """Layer the release's values and check them against the chart's schema, naming the file and key."""
     release = env.release(name)
     for f in values_files:
-        if not Path(f).is_file():
+        if not Path(f).exists():
             raise ValuesError(f"values file {f} does not exist")
+        if not Path(f).is_file():
+            raise ValuesError(f"values file {f} is not a regular file")
     layered = layer(release, extra_files=values_files, sets=sets)
     redactor = layered.redactor()
+    image = layered.values.get("image")
+    tag = image.get("tag") if isinstance(image, dict) else None
+    if isinstance(tag, str) and tag and not IMAGE_TAG.fullmatch(tag):
+        raise ValuesError(f"release {name!r}: image.tag (set in {layered.source_of('image.tag')}) is not a valid "
+                          "image tag: letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'")
+    for key in _out_of_range(layered.values):
+        # JSON/Go turn such a number into a float (1e+29): refuse it here, naming the key, not deep in Helm
+        raise ValuesError(f"release {name!r}: {key} (set in {layered.source_of(key)}): number out of the 64-bit "
+                          "integer range")
     if release.local_chart:
         problems = schema_problems(Path(release.chart), layered.values)
         if problems:
             lines = [f"{key} (set in {layered.source_of(key)}): {reason}" for key, reason in problems]
             raise ValuesError(redactor.text(f"release {name!r}: invalid values: " + "; ".join(lines)))
     return Prepared(release=release, values=layered, redactor=redactor)
+
+
+def _out_of_range(value: Any, path: str = "") -> Iterable[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _out_of_range(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _out_of_range(v, f"{path}[{i}]")
+    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        yield path
 
 
 # --- health & progress ---------------------------------------------------------------------------------
@@ -216,6 +253,64 @@ def stuck_message(snap: HealthSnapshot) -> str:
     return f"not ready: {', '.join(workloads) or 'workloads'}; stuck pods: {pods}{more}"
 
 
+# --- Helm writes under transient API failures ------------------------------------------------------------
+
+
+def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[[], ReleaseInfo], *,
+                        before: ReleaseInfo | None, report: Reporter = _quiet,
+                        stopped: Callable[[], bool] = lambda: False,
+                        healthy: Callable[[], bool] | None = None) -> ReleaseInfo:
+    """Run a Helm write (``do``: upgrade-or-install, rollback); after a transient API failure (429/5xx, no
+    connection) look at the release before anything else, never repeating the write blindly:
+
+    * a new revision that is ``deployed``: the write went through after all (only its answer was lost): done;
+    * no new revision, or a new one ``failed``: Helm recorded nothing or a failed attempt; a Helm upgrade or
+      rollback applies the whole desired state again (it is declarative), so it is tried again, with the
+      Kubernetes adapter's bounded backoff and total time cap;
+    * a new revision left ``pending-*``: Helm could not record the outcome; another write would be refused
+      ("another operation is in progress"), so stop and say how to recover.
+
+    Helm's ``watcher`` wait does not resume a watch that failed: it reports the resources' status ``Unknown``
+    (at once, or when its timeout ends). When ``healthy`` (the flow's own polling reads) says the workloads are
+    ready, such a verdict is the lost watch, not the workloads, and is handled like a transient failure too.
+    Anything else (a real refusal, a wait that timed out on workloads that are not ready) is raised as it is.
+    """
+    policy = target.kube.retry
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return do()
+        except HelmOperationError as err:
+            attempt += 1
+            lost_watch = healthy is not None and WATCH_LOST.search(err.detail) is not None and healthy()
+            if not (transient_message(err.detail) or lost_watch) or stopped():
+                raise
+            wait = policy.delay(attempt - 1)
+            now = target.helm.status(rel.name, namespace=rel.namespace)
+            new = now is not None and (before is None or now.revision != before.revision)
+            if new and now is not None and now.status == "deployed":
+                report(f"  {rel.name}: helm {action} hit a transient API error ({err.detail[:80]}) but revision "
+                       f"{now.revision} is deployed: done")
+                return now
+            if new and now is not None and now.status in PENDING:
+                raise HelmOperationError(
+                    action, rel.name, rel.namespace,
+                    f"{err.detail}; revision {now.revision} was left {now.status}",
+                    hint="roll it back with invoke prod.deploy --recover (or invoke stg.delete and deploy again)",
+                ) from err
+            if attempt >= policy.attempts or time.monotonic() - started + wait > policy.total:
+                raise HelmOperationError(action, rel.name, rel.namespace,
+                                         f"{err.detail} (gave up after {attempt} attempts)",
+                                         hint="the Kubernetes API keeps failing: check it, then rerun") from err
+            state = f"revision {now.revision} {now.status}" if new and now is not None else "nothing recorded"
+            report(f"  {rel.name}: helm {action} hit a transient API error ({err.detail[:80]}); {state}: "
+                   f"trying again in {wait:.1f}s")
+            if STALE_CLIENT.search(err.detail):
+                target.helm.reset(rel.namespace)
+            time.sleep(wait)
+
+
 # --- deploy ----------------------------------------------------------------------------------------------
 
 
@@ -274,12 +369,19 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
     result: dict[str, Any] = {}
     cancel = new_cancel_token()
 
+    interrupted = threading.Event()
+    objects = parse_manifest(render_for(prep, rel.namespace, is_upgrade=before is not None), rel.namespace)
+
     def run() -> None:
         try:
-            result["info"] = target.helm.upgrade_install(
-                rel.chart, rel.name, prep.values.values, namespace=rel.namespace, wait=wait_mode,
-                timeout=timeout, description=description, chart_version=rel.version, repo_url=rel.repo,
-                cancel=cancel)
+            result["info"] = apply_with_recovery(
+                target, rel, "upgrade" if before else "install",
+                lambda: target.helm.upgrade_install(
+                    rel.chart, rel.name, prep.values.values, namespace=rel.namespace, wait=wait_mode,
+                    timeout=timeout, description=description, chart_version=rel.version, repo_url=rel.repo,
+                    cancel=cancel),
+                before=before, report=report, stopped=interrupted.is_set,
+                healthy=(lambda: snapshot(target.kube, objects, rel.namespace).healthy) if objects else None)
         except BaseException as e:  # re-raised in the caller's thread below
             result["error"] = e
 
@@ -287,7 +389,6 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
     worker.start()
     health: HealthSnapshot | None = None
     try:
-        objects = parse_manifest(render_for(prep, rel.namespace, is_upgrade=before is not None), rel.namespace)
         if wait_mode:
             done = threading.Event()
 
@@ -302,6 +403,7 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
     except BaseException:
         # Ctrl-C (or any failure here): cancel Helm so it records the revision as failed instead of leaving
         # it pending, then let the interruption propagate.
+        interrupted.set()
         cancel.cancel()
         worker.join(timeout=30)
         raise
@@ -345,7 +447,13 @@ def diff(target: Target, prep: Prepared) -> list[ObjectDiff]:
     live = target.helm.status(rel.name, namespace=rel.namespace)
     live_objs = parse_manifest(live.manifest if live else "", rel.namespace)
     new_objs = parse_manifest(render_for(prep, rel.namespace, is_upgrade=live is not None), rel.namespace)
-    return diff_objects(live_objs, new_objs, prep.redactor)
+    redactor = prep.redactor
+    if live is not None:
+        # the live side can hold secrets this run does not know (set by an earlier run's values file, or rotated
+        # since): redact what the live release's own values hold under secret keys too
+        redactor = Redactor().merge(prep.redactor).add_secrets_of(
+            target.helm.get_values(rel.name, namespace=rel.namespace))
+    return diff_objects(live_objs, new_objs, redactor)
 
 
 def diff_summary(diffs: Sequence[ObjectDiff]) -> list[str]:
