@@ -200,6 +200,13 @@ class Redactor:
                 if len(line.strip()) >= 4:
                     self._needles.add(line.strip())
 
+    def add_secrets_of(self, values: Mapping[str, Any]) -> Redactor:
+        """Also redact what ``values`` (e.g. a live release's) holds under secret keys (``secrets.*``, password...)."""
+        for path, value in _leaves(values):
+            if is_secret_path(path):
+                self.add(value)
+        return self
+
     def merge(self, other: Redactor) -> Redactor:
         self._needles |= other._needles
         return self

@@ -28,6 +28,7 @@ from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops import release as rel_ops
 from prjdevops.ops.release import Prepared, Reporter, Target, _quiet
+from prjdevops.values import Redactor
 
 GROUPS = ("cluster-services", "dev-tools")
 OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
@@ -202,8 +203,10 @@ def plan_release(target: Target, prep: Prepared) -> ReleasePlan:
         return ReleasePlan(rel.name, rel.namespace, "install", "", chart_to,
                            diff_objects([], desired, prep.redactor))
     chart_from = f"{live.chart}@{live.chart_version}"
-    diffs = diff_objects(parse_manifest(live.manifest, rel.namespace), desired, prep.redactor)
     live_values = target.helm.get_values(rel.name, namespace=rel.namespace)
+    # the live side may hold secrets this run does not know (rotated since): redact the live values' secrets too
+    redactor = Redactor().merge(prep.redactor).add_secrets_of(live_values)
+    diffs = diff_objects(parse_manifest(live.manifest, rel.namespace), desired, redactor)
     values_changed = live_values != prep.values.values
     same = chart_from == chart_to and not diffs and not values_changed and live.status == "deployed"
     return ReleasePlan(rel.name, rel.namespace, "none" if same else "upgrade", chart_from, chart_to, diffs,
