@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,10 @@ from typing import Any
 import pytest
 
 from prjdevops.sandbox import Sandbox
+
+# Tests never reach a real cluster: the Kubernetes and Helm adapters refuse any API server that is not on this
+# machine (subprocesses such as the `invoke` CLI inherit this).
+os.environ["PRJDEVOPS_LOOPBACK_ONLY"] = "1"
 
 
 @pytest.fixture

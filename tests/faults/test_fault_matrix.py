@@ -1,0 +1,237 @@
+"""The fault matrix: the real flows (staging deploy, guarded production deploy and rollback, libraries deploy)
+through the real CLI against the sandbox with injected faults. Every case checks the exit code and the one-line
+error, that the release is left recoverable, that backups verify, and that the deploy lock is free (or, when the
+API vanished before it could be deleted, expiring).
+
+Where the product watches: it does not. Its own readiness wait polls (``ops/release.wait_healthy``, each read
+retried by the Kubernetes adapter); Helm's ``watcher`` wait is client-go's (informers re-list and resume from
+the last resourceVersion by themselves). A dropped stream therefore reaches the product as failed or slow reads,
+which the 5xx and API-disappears cases exercise.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prjdevops.ops import release
+from prjdevops.ops.lock import LEASE_NAMESPACE, lease_name
+from prjdevops.sandbox import Fault
+from tests.faults.conftest import (
+    backups_intact,
+    cli,
+    interrupt,
+    lock_free_or_expiring,
+    one_line_error,
+    recoverable,
+    start_cli,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.integration
+
+DEPLOY = ["prod.deploy", "--env", "fprod", "--yes"]
+
+
+def first_deploy(fenv: Path) -> None:
+    out = cli(DEPLOY, fenv)
+    assert out.returncode == 0, out.stderr
+
+
+def history(target: release.Target) -> list[str]:
+    return [h.status for h in target.helm.history("plate-web", namespace="plate-web")]
+
+
+# --- latency -------------------------------------------------------------------------------------------------
+
+
+def test_latency_spikes_slow_the_deploy_but_it_succeeds(fenv: Path, prod: release.Target, sandbox: Any) -> None:
+    first_deploy(fenv)
+    sandbox.faults.add(Fault(kind="latency", seconds=0.02))  # every request
+    sandbox.faults.add(Fault(kind="latency", seconds=1.5, path="/deployments", count=2))  # spikes
+    started = time.monotonic()
+    out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - started >= 3.0  # the spikes did happen
+    assert "deployed, revision 2" in out.stdout
+    assert backups_intact(prod, at_least=1) == 1
+    lock_free_or_expiring(prod)
+
+
+# --- 5xx answers -----------------------------------------------------------------------------------------------
+
+
+def test_a_share_of_5xx_is_retried_and_the_deploy_succeeds(fenv: Path, prod: release.Target, sandbox: Any) -> None:
+    first_deploy(fenv)
+    # 503 on the first answers of each kind of request the flow makes: reads (Kubernetes client and Helm),
+    # the Lease writes, and Helm's own writes (its release record and the Deployment patch)
+    for path, method in [("/deployments", "GET"), ("/pods", "GET"), ("/leases", "POST"), ("/leases", "DELETE"),
+                         ("/secrets", "GET"), ("/secrets", "POST"), ("/deployments", "PATCH")]:
+        sandbox.faults.add(Fault(kind="error", status=503, path=path, method=method, count=1))
+    # and a small random share of every read and watch: Helm's own client retries none of them, so each Helm action
+    # hit by one fails as a whole and the flow looks at the release and runs it again (the soak measures 5%)
+    sandbox.faults.add(Fault(kind="error", status=500, ratio=0.01, method="GET"))
+    out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "transient API error" in out.stdout  # Helm's failed write was looked at and tried again
+    sandbox.faults.clear()
+    assert history(prod)[-1] == "deployed"
+    assert "1.4.3" in prod.helm.get_manifest("plate-web", namespace="plate-web")
+    assert backups_intact(prod, at_least=1) == 1
+    lock_free_or_expiring(prod)
+
+
+def test_persistent_5xx_gives_up_with_one_clear_line(fenv: Path, prod: release.Target, sandbox: Any) -> None:
+    first_deploy(fenv)
+    sandbox.faults.add(Fault(kind="error", status=503, path="/deployments", method="GET"))
+    started = time.monotonic()
+    out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv, PRJDEVOPS_API_RETRY_SECONDS="2")
+    line = one_line_error(out, 1, "503", "gave up after")
+    assert time.monotonic() - started < 60, "the retries are bounded"
+    assert line.startswith("error: ")
+    sandbox.faults.clear()
+    assert backups_intact(prod, at_least=1) == 1
+    lock_free_or_expiring(prod)
+    recoverable(prod, fenv)
+
+
+def test_staging_deploy_under_5xx_share(fenv: Path, sandbox: Any) -> None:
+    sandbox.faults.add(Fault(kind="error", status=503, ratio=0.01, method="GET"))
+    sandbox.faults.add(Fault(kind="error", status=503, path="/services", method="POST", count=1))
+    out = cli(["stg.deploy", "--env", "fstg"], fenv)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"^revision +\d+ \(deployed\)$", out.stdout, re.M), out.stdout
+
+
+# --- write conflicts -----------------------------------------------------------------------------------------
+
+
+def test_lease_conflicts_are_retried_by_re_reading(fenv: Path, prod: release.Target, sandbox: Any) -> None:
+    first_deploy(fenv)
+    sandbox.faults.add(Fault(kind="conflict", path="/leases", method="POST", count=2))
+    out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
+    assert out.returncode == 0, out.stderr
+    lock_free_or_expiring(prod)
+
+
+def test_lease_that_keeps_conflicting_is_refused_before_any_change(fenv: Path, prod: release.Target,
+                                                                   sandbox: Any) -> None:
+    first_deploy(fenv)
+    sandbox.faults.add(Fault(kind="conflict", path="/leases"))
+    out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
+    one_line_error(out, 1, "409 Conflict", "lease")
+    sandbox.faults.clear()
+    assert history(prod) == ["deployed"]  # nothing changed
+    assert backups_intact(prod) == 0
+    lock_free_or_expiring(prod)
+
+
+# --- pods that never become Ready -------------------------------------------------------------------------------
+
+
+def test_never_ready_staging_fails_naming_the_pods(fenv: Path, sandbox: Any) -> None:
+    sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web", message="connection refused on :8080"))
+    out = cli(["stg.deploy", "--env", "fstg", "--timeout", "3"], fenv)
+    one_line_error(out, 1, "did not become ready within 3s", "running but not ready")
+
+
+def test_never_ready_production_rolls_back(fenv: Path, prod: release.Target, sandbox: Any) -> None:
+    first_deploy(fenv)
+    sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web",
+                             label_selector="app.kubernetes.io/version=9.9.9"))
+    out = cli([*DEPLOY, "--set", "image.tag=9.9.9", "--timeout", "3"], fenv)
+    one_line_error(out, 1, "rolled back to revision 1", "verified healthy")
+    assert history(prod) == ["superseded", "failed", "deployed"]
+    backups_intact(prod, at_least=1)
+    lock_free_or_expiring(prod)
+
+
+# --- interrupted runs ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_signal_mid_upgrade_cancels_helm_and_releases_the_lock(fenv: Path, prod: release.Target, sandbox: Any,
+                                                               sig: signal.Signals, code: int, word: str) -> None:
+    first_deploy(fenv)
+    sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web",
+                             label_selector="app.kubernetes.io/version=2.0.0"))
+    proc = start_cli([*DEPLOY, "--set", "image.tag=2.0.0", "--timeout", "60"], fenv)
+    wait_for_status(prod, "pending-upgrade")
+    one_line_error(interrupt(proc, sig), code, word)
+    sandbox.faults.clear()
+    # the library's Ctrl-C path ran: Helm's wait was cancelled, so the revision is failed, not stuck pending
+    assert history(prod) == ["deployed", "failed"]
+    backups_intact(prod, at_least=1)
+    lock_free_or_expiring(prod)
+    recoverable(prod, fenv)
+
+
+# --- the API server disappears --------------------------------------------------------------------------------
+
+
+def test_api_server_disappears_mid_deploy(fenv: Path, prod: release.Target, sandbox: Any) -> None:
+    first_deploy(fenv)
+    sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web",
+                             label_selector="app.kubernetes.io/version=2.0.0"))
+    proc = start_cli([*DEPLOY, "--set", "image.tag=2.0.0", "--timeout", "60"], fenv,
+                     PRJDEVOPS_API_RETRY_SECONDS="2")
+    wait_for_status(prod, "pending-upgrade")
+    sandbox.stop()
+    out, err = proc.communicate(timeout=120)
+    one_line_error((proc.returncode, out, err), 1, "unreachable")
+    sandbox.start()  # same port, same objects: the API server is back
+    sandbox.faults.clear()
+    backups_intact(prod, at_least=1)
+    # the dead run could not delete its Lease; it ran on this machine, so the next run takes it over at once
+    lock_free_or_expiring(prod, must_be_free=False)
+    recoverable(prod, fenv)
+    lock_free_or_expiring(prod)
+
+
+def test_api_server_gone_before_the_run(fenv: Path, sandbox: Any) -> None:
+    sandbox.stop()
+    out = cli(["stg.status", "--env", "fstg"], fenv, PRJDEVOPS_API_RETRY_SECONDS="1")
+    one_line_error(out, 1)
+    sandbox.start()
+
+
+# --- rollback and the libraries under faults -----------------------------------------------------------------------
+
+
+def test_manual_rollback_under_5xx(fenv: Path, prod: release.Target, sandbox: Any) -> None:
+    first_deploy(fenv)
+    assert cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv).returncode == 0
+    sandbox.faults.add(Fault(kind="error", status=503, path="/secrets", method="POST", count=1))
+    sandbox.faults.add(Fault(kind="error", status=503, path="/deployments", method="GET", count=2))
+    out = cli(["prod.rollback", "--env", "fprod", "--yes"], fenv)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "rollback verified" in out.stdout
+    assert "1.4.2" in prod.helm.get_manifest("plate-web", namespace="plate-web")
+    backups_intact(prod, at_least=2)
+    lock_free_or_expiring(prod)
+
+
+def test_stale_lease_of_a_dead_local_run_is_taken_over(fenv: Path, prod: release.Target) -> None:
+    import socket
+    import subprocess
+    from datetime import UTC, datetime
+
+    from kubernetes import client
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    holder = f"ops@{socket.gethostname()}:{dead.pid}"
+    now = datetime.now(UTC)
+    prod.kube.coordination().create_namespaced_lease(LEASE_NAMESPACE, client.V1Lease(
+        metadata=client.V1ObjectMeta(name=lease_name("fprod"), namespace=LEASE_NAMESPACE),
+        spec=client.V1LeaseSpec(holder_identity=holder, lease_duration_seconds=900, acquire_time=now,
+                                renew_time=now)))
+    out = cli(DEPLOY, fenv)
+    assert out.returncode == 0, out.stderr
+    lock_free_or_expiring(prod)

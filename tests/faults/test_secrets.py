@@ -1,0 +1,107 @@
+"""Secrets never leak: a known value planted in a values file (under `secrets:` and under a key named like a
+password), in an environment variable the environment reads, and so in the chart's Secret manifest, must not appear
+(plain or base64) in any output of deploy, diff, status, backups listing, the failure and interrupt paths, Invoke's
+--debug output, nor in any human-readable file the tool writes (SUMMARY.txt, evidence, release metadata, reports).
+The backup's values.yaml/manifest.yaml hold the real values on purpose (a restore needs them): private, 0600."""
+
+from __future__ import annotations
+
+import base64
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prjdevops.sandbox import Fault
+from tests.faults.conftest import APP, cli, interrupt, prod_env, start_cli, wait_for_status
+from tests.integration.conftest import write_env
+
+pytestmark = pytest.mark.integration
+
+FROM_ENV = "Env-Planted-S3cret-4b1d"
+IN_VALUES = "Values-Planted-S3cret-77e0"
+LIKE_PASSWORD = "Pw-Planted-S3cret-c9a2"
+PLANTED = (FROM_ENV, IN_VALUES, LIKE_PASSWORD)
+PRIVATE = {"values.yaml", "manifest.yaml"}  # backup files holding the real values on purpose
+
+
+def forms(value: str) -> list[str]:
+    b64 = base64.b64encode(value.encode()).decode()
+    return [value, b64, b64.rstrip("=")]
+
+
+def leaks(text: str) -> list[str]:
+    return [f for v in PLANTED for f in forms(v) if f in text]
+
+
+@pytest.fixture
+def senv(tmp_path: Path, kubeconfig: Path, sandbox: Any, monkeypatch: Any) -> tuple[Path, str]:
+    monkeypatch.setenv("PLATE_WEB_DB_PASSWORD", FROM_ENV)  # the CLI subprocesses inherit it
+    values = tmp_path / "secret-values.yaml"
+    values.write_text(f"secrets:\n  API_TOKEN: {IN_VALUES}\nconfig:\n  smtp_password: {LIKE_PASSWORD}\n")
+    envs = tmp_path / "environments"
+    release = {**APP, "secrets": [{"path": "secrets.DATABASE_PASSWORD", "env": "PLATE_WEB_DB_PASSWORD"}]}
+    prod_env(envs, kubeconfig, sandbox, name="sprod")
+    write_env(envs, "sprod", kubeconfig, cluster={"kubeconfig": str(kubeconfig), "context": "sandbox",
+                                                 "api_server": sandbox.url},
+              guards={"confirm": True, "lock": True, "health_timeout": 20, "rollback_timeout": 20},
+              backup={"enabled": True, "dir": str(tmp_path / "backups"), "keep": 50}, releases=[release])
+    return envs, str(values)
+
+
+def test_planted_secrets_appear_in_no_output_or_readable_file(senv: tuple[Path, str], tmp_path: Path,
+                                                              sandbox: Any) -> None:
+    envs, values = senv
+    outputs = []
+
+    def run(*args: str, code: int | None = 0) -> None:
+        out = cli(list(args), envs)
+        outputs.append((args, out.stdout + out.stderr))
+        if code is not None:
+            assert out.returncode == code, (args, out.stdout[-1500:], out.stderr)
+
+    deploy = ["prod.deploy", "--env", "sprod", "--yes", "--values", values]
+    run(*deploy)
+    run("--debug", *deploy, "--set", "image.tag=1.4.3")  # verbose: Invoke's own debug log too
+    run("stg.diff", "--env", "sprod", "--values", values, "--set", "image.tag=1.4.4", code=2)
+    run("prod.diff", "--env", "sprod", code=2)  # without the values file: the Secret's data differs
+    run("prod.status", "--env", "sprod")
+    run("prod.status", "--env", "sprod", "--json")
+    run("prod.backup", "--env", "sprod")
+    run("prod.backups", "--env", "sprod")
+    # error paths: a failed upgrade rolled back (error line, evidence files), a bad value naming its key
+    sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web",
+                             label_selector="app.kubernetes.io/version=6.6.6"))
+    run(*deploy, "--set", "image.tag=6.6.6", "--timeout", "3", code=1)
+    run(*deploy, "--set", "replicaCount=lots", code=1)
+    # Ctrl-C mid-upgrade
+    proc = start_cli([*deploy, "--set", "image.tag=6.6.6", "--timeout", "60"], envs)
+    from prjdevops.environments import load_environment
+    from prjdevops.ops import release
+
+    with release.connect(load_environment("sprod", envs)) as target:
+        wait_for_status(target, "pending-upgrade")
+    rc, out, err = interrupt(proc, signal.SIGINT)
+    assert rc == 130, err
+    outputs.append((("SIGINT",), out + err))
+    sandbox.faults.clear()
+
+    assert len(outputs) == 11
+    for args, text in outputs:
+        assert not leaks(text), (args, leaks(text))
+    # sanity: the secrets did reach the cluster (or this test could not fail)
+    secret = sandbox.store.get("", "v1", "secrets", "plate-web", "plate-web")
+    data = " ".join((secret or {}).get("data", {}).values())
+    assert base64.b64encode(FROM_ENV.encode()).decode() in data
+    assert base64.b64encode(IN_VALUES.encode()).decode() in data
+
+    written = [p for p in (tmp_path / "backups").rglob("*") if p.is_file()]
+    readable = [p for p in written if p.name not in PRIVATE]
+    names = {p.name for p in readable}
+    assert {"SUMMARY.txt", "release.json", "history.json", "SHA256SUMS", "evidence.json", "events.txt"} <= names
+    for p in readable:
+        assert not leaks(p.read_text(errors="replace")), (p, leaks(p.read_text(errors="replace")))
+    for p in written:
+        if p.name in PRIVATE:
+            assert p.stat().st_mode & 0o077 == 0, p  # the real values: owner-only
