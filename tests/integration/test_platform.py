@@ -249,17 +249,23 @@ def test_resume_after_a_failure_skips_what_finished(tmp_path: Path, kubeconfig: 
                                                    "plate-web": "skipped"}
 
     sandbox.faults.remove(fault)
+    # and metallb's inputs change meanwhile: the resume says so and deploys it again
+    project(tmp_path, kubeconfig, repo.url, libraries={"jenkins": {"timeout": 3},
+                                                       "metallb": {"set": ["controller.image.tag=v0.14.8"]}, **SMALL})
     with connect(load_environment("staging", envs)) as target:
         resumed = deploy(envs, tmp_path, "--resume")
         assert resumed.returncode == 0, resumed.stderr + resumed.stdout
-        assert "resuming run " in resumed.stdout and "4 release(s) done, skipped (cert-manager, metallb, " \
-               "cluster-issuer, metallb-config)" in resumed.stdout
+        assert "resuming run " in resumed.stdout and "3 release(s) done, skipped (cert-manager, cluster-issuer, " \
+               "metallb-config)" in resumed.stdout
+        assert "note: the inputs of metallb changed since run " in resumed.stdout
         recap = recap_of(resumed.stdout)
-        assert {n: r[0] for n, r in recap.items()} == {**dict.fromkeys(TIER1, "skipped"), "jenkins": "changed",
-                                                       "plate-web": "changed"}
-        assert all("already done in run" in " ".join(recap[n]) for n in TIER1)
-        for name in TIER1:  # not deployed again: still their first revision
+        done = ["cert-manager", "cluster-issuer", "metallb-config"]
+        assert {n: r[0] for n, r in recap.items()} == {**dict.fromkeys(done, "skipped"), "metallb": "changed",
+                                                       "jenkins": "changed", "plate-web": "changed"}
+        assert all("already done in run" in " ".join(recap[n]) for n in done)
+        for name in done:  # not deployed again: still their first revision
             assert installed(target)[name] == 1
+        assert installed(target)["metallb"] == 2
         assert installed(target)["jenkins"] == 2 and installed(target)["plate-web"] == 1
 
     nothing = deploy(envs, tmp_path, "--resume")
