@@ -171,6 +171,7 @@ class Api:
             if other is None or other.key != rt.key:
                 raise ApiError(400, f"the API version in the data ({api_version}) does not match the "
                                     f"expected API version ({rt.group_version})")
+        _drop_nulls(body)  # a JSON null means "unset", as when the server decodes into its types
         body["kind"] = rt.kind
         body["apiVersion"] = rt.group_version
         meta = body.get("metadata")
@@ -386,7 +387,11 @@ class Api:
                     if patch.get("kind") and patch.get("kind") != rt.kind:
                         raise ApiError(400, f"the kind in the apply configuration ({patch.get('kind')}) "
                                             f"does not match the resource ({rt.kind})")
-                    pmeta = patch.get("metadata") or {}
+                    pmeta = patch.get("metadata")
+                    if pmeta is None:
+                        pmeta = patch["metadata"] = {}
+                    if not isinstance(pmeta, dict):
+                        raise ApiError(400, "metadata must be an object")
                     if pmeta.get("name") and pmeta["name"] != name:
                         raise ApiError(400, "the name of the apply configuration does not match the URL")
                     self.validate_fields(rt, patch, field_validation, warnings)
@@ -593,6 +598,7 @@ class Api:
             tmpl_spec = (spec.get("template") or {}).get("spec")
             if not isinstance(tmpl_spec, dict) or not tmpl_spec.get("containers"):
                 raise invalid(rt, obj["metadata"]["name"], "spec.template.spec.containers", "Required value")
+            check_containers(rt, obj["metadata"]["name"], tmpl_spec, "spec.template.spec")
             pod_spec_defaults(tmpl_spec, None)
             if "completions" not in spec and "parallelism" not in spec:
                 spec["completions"] = 1
@@ -604,6 +610,7 @@ class Api:
             pspec = obj.get("spec")
             if not isinstance(pspec, dict) or not pspec.get("containers"):
                 raise invalid(rt, obj["metadata"]["name"], "spec.containers", "Required value")
+            check_containers(rt, obj["metadata"]["name"], pspec, "spec")
             pod_spec_defaults(pspec)
             if old is None:
                 obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
@@ -675,6 +682,31 @@ _BUILTIN_GROUPS = frozenset({"", "apps", "batch", "networking.k8s.io", "policy",
                              "certificates.k8s.io"})
 
 
+def _drop_nulls(value: Any) -> None:
+    if isinstance(value, dict):
+        for k in [k for k, v in value.items() if v is None]:
+            del value[k]
+        for v in value.values():
+            _drop_nulls(v)
+    elif isinstance(value, list):
+        for v in value:
+            _drop_nulls(v)
+
+
+def check_containers(rt: ResourceType, name: str, spec: Any, where: str) -> None:
+    """Every container needs a name and an image (422 otherwise, as the API server validates)."""
+    if not isinstance(spec, dict):
+        raise invalid(rt, name, where, "Required value")
+    for key in ("containers", "initContainers"):
+        items = spec.get(key) or []
+        if not isinstance(items, list):
+            raise invalid(rt, name, f"{where}.{key}", "Invalid value: must be a list")
+        for i, c in enumerate(items):
+            for field in ("name", "image"):
+                if not isinstance(c, dict) or not isinstance(c.get(field), str) or not c.get(field):
+                    raise invalid(rt, name, f"{where}.{key}[{i}].{field}", "Required value")
+
+
 def pod_spec_defaults(spec: Any, restart: str | None = "Always") -> None:
     """The API server's defaulting of a PodSpec (the fields kubectl describe/diff show)."""
     if not isinstance(spec, dict):
@@ -723,8 +755,9 @@ def _template_required(rt: ResourceType, obj: Obj) -> None:
     if not isinstance(spec.get("selector"), dict):
         raise invalid(rt, name, "spec.selector", "Required value")
     tmpl = spec.get("template")
-    if not isinstance(tmpl, dict) or not (tmpl.get("spec") or {}).get("containers"):
+    if not isinstance(tmpl, dict) or not isinstance(tmpl.get("spec"), dict) or not tmpl["spec"].get("containers"):
         raise invalid(rt, name, "spec.template.spec.containers", "Required value")
+    check_containers(rt, name, tmpl["spec"], "spec.template.spec")
     pod_spec_defaults(tmpl["spec"], None if rt.kind == "Job" else "Always")
 
 

@@ -9,6 +9,7 @@ kstatus watcher read.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
@@ -17,7 +18,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prjdevops.errors import SandboxError
@@ -133,6 +134,7 @@ class Controllers:
         self._progress: dict[str, tuple[Any, float]] = {}  # deployment uid -> (progress marker, time)
         self._kick = False
         self._events_checked = 0.0
+        self._reported: builtins.set[tuple[str, str, str]] = builtins.set()
         api.service_allocator = self._allocate_service
 
     # --- switches -------------------------------------------------------------------------------
@@ -222,6 +224,23 @@ class Controllers:
             except Exception:  # a controller bug must not kill the loop or the server
                 log.exception("controller %s failed", name)
 
+    @contextlib.contextmanager
+    def _isolated(self, controller: str, obj: Obj) -> Iterator[None]:
+        """One object's failure (say a malformed spec) must not stop the others being reconciled."""
+        try:
+            yield
+        except ApiError as e:
+            log.debug("controller %s: %s", controller, e.message)
+        except Exception as e:
+            meta = obj.get("metadata") or {}
+            key = (controller, str(meta.get("uid")), f"{type(e).__name__}: {e}")
+            if key not in self._reported:  # once per object and error, not once per pass
+                if len(self._reported) > 10_000:
+                    self._reported.clear()
+                self._reported.add(key)
+                log.exception("controller %s cannot handle %s/%s", controller, meta.get("namespace", ""),
+                              meta.get("name"))
+
     # --- helpers --------------------------------------------------------------------------------
 
     def _rt(self, group: str, plural: str) -> ResourceType:
@@ -266,16 +285,17 @@ class Controllers:
 
     def _namespaces(self) -> None:
         for ns in self._objs("", "namespaces"):
-            if not ns["metadata"].get("deletionTimestamp"):
-                continue
-            name = ns["metadata"]["name"]
-            left = 0
-            for key in self.api.registry.namespaced_keys():
-                for obj in self._objs(*key, ns=name):
-                    left += 1
-                    self._delete(key[0], key[1], obj)
-            if left == 0 or not any(self._objs(*k, ns=name) for k in self.api.registry.namespaced_keys()):
-                self.store.remove(("", "namespaces"), "", name)
+            with self._isolated("namespace", ns):
+                if not ns["metadata"].get("deletionTimestamp"):
+                    continue
+                name = ns["metadata"]["name"]
+                left = 0
+                for key in self.api.registry.namespaced_keys():
+                    for obj in self._objs(*key, ns=name):
+                        left += 1
+                        self._delete(key[0], key[1], obj)
+                if left == 0 or not any(self._objs(*k, ns=name) for k in self.api.registry.namespaced_keys()):
+                    self.store.remove(("", "namespaces"), "", name)
 
     # --- garbage collector ----------------------------------------------------------------------
 
@@ -285,8 +305,9 @@ class Controllers:
         uids = {o["metadata"].get("uid") for _, o in everything}
         dependents: dict[str, list[tuple[tuple[str, str], Obj]]] = {}
         for key, obj in everything:
-            for ref in obj["metadata"].get("ownerReferences") or []:
-                dependents.setdefault(str(ref.get("uid")), []).append((key, obj))
+            with self._isolated("gc", obj):
+                for ref in obj["metadata"].get("ownerReferences") or []:
+                    dependents.setdefault(str(ref.get("uid")), []).append((key, obj))
         for key, obj in everything:
             meta = obj["metadata"]
             refs = meta.get("ownerReferences") or []
@@ -323,9 +344,10 @@ class Controllers:
 
     def _deployments(self) -> None:
         for dep in self._objs("apps", "deployments"):
-            if dep["metadata"].get("deletionTimestamp"):
-                continue
-            self._deployment(dep)
+            with self._isolated("deployment", dep):
+                if dep["metadata"].get("deletionTimestamp"):
+                    continue
+                self._deployment(dep)
 
     def _deployment(self, dep: Obj) -> None:
         spec = dep["spec"]
@@ -477,32 +499,34 @@ class Controllers:
 
     def _replicasets(self) -> None:
         for rs in self._objs("apps", "replicasets"):
-            if rs["metadata"].get("deletionTimestamp"):
-                continue
-            want = int(rs["spec"].get("replicas", 1))
-            pods = self._owned("", "pods", rs)
-            live = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
-            for _ in range(want - len(live)):
-                self._create_pod(rs, f"{rs['metadata']['name']}-{suffix()}", {})
-            if len(live) > want:
-                live.sort(key=lambda p: (pod_ready(p), p["metadata"]["creationTimestamp"]))
-                for p in live[:len(live) - want]:
-                    self._delete("", "pods", p)
-            pods = self._owned("", "pods", rs)
-            ready = sum(1 for p in pods if pod_ready(p))
-            new = _copy(rs)
-            st: Obj = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
-                       "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}
-            new["status"] = {k: v for k, v in st.items() if v or k in ("replicas", "observedGeneration")}
-            self._write("apps", "replicasets", new)
+            with self._isolated("replicaset", rs):
+                if rs["metadata"].get("deletionTimestamp"):
+                    continue
+                want = int(rs["spec"].get("replicas", 1))
+                pods = self._owned("", "pods", rs)
+                live = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+                for _ in range(want - len(live)):
+                    self._create_pod(rs, f"{rs['metadata']['name']}-{suffix()}", {})
+                if len(live) > want:
+                    live.sort(key=lambda p: (pod_ready(p), p["metadata"]["creationTimestamp"]))
+                    for p in live[:len(live) - want]:
+                        self._delete("", "pods", p)
+                pods = self._owned("", "pods", rs)
+                ready = sum(1 for p in pods if pod_ready(p))
+                new = _copy(rs)
+                st: Obj = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
+                           "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}
+                new["status"] = {k: v for k, v in st.items() if v or k in ("replicas", "observedGeneration")}
+                self._write("apps", "replicasets", new)
 
     # --- statefulset ----------------------------------------------------------------------------
 
     def _statefulsets(self) -> None:
         for sts in self._objs("apps", "statefulsets"):
-            if sts["metadata"].get("deletionTimestamp"):
-                continue
-            self._statefulset(sts)
+            with self._isolated("statefulset", sts):
+                if sts["metadata"].get("deletionTimestamp"):
+                    continue
+                self._statefulset(sts)
 
     def _statefulset(self, sts: Obj) -> None:
         spec = sts["spec"]
@@ -571,95 +595,97 @@ class Controllers:
 
     def _daemonsets(self) -> None:
         for ds in self._objs("apps", "daemonsets"):
-            if ds["metadata"].get("deletionTimestamp"):
-                continue
-            spec = ds["spec"]
-            rev = safe_hash(spec.get("template") or {})
-            pods = self._owned("", "pods", ds)
-            live = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
-            stale = [p for p in live if (p["metadata"].get("labels") or {}).get("controller-revision-hash") != rev]
-            rolling = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
-            if rolling:
-                for p in stale:
+            with self._isolated("daemonset", ds):
+                if ds["metadata"].get("deletionTimestamp"):
+                    continue
+                spec = ds["spec"]
+                rev = safe_hash(spec.get("template") or {})
+                pods = self._owned("", "pods", ds)
+                live = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+                stale = [p for p in live if (p["metadata"].get("labels") or {}).get("controller-revision-hash") != rev]
+                rolling = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
+                if rolling:
+                    for p in stale:
+                        self._delete("", "pods", p)
+                        live.remove(p)
+                if not live:
+                    self._create_pod(ds, f"{ds['metadata']['name']}-{suffix()}",
+                                     {"controller-revision-hash": rev,
+                                      "pod-template-generation": str(ds["metadata"].get("generation", 1))},
+                                     {"nodeName": NODE_NAME})
+                for p in live[1:]:
                     self._delete("", "pods", p)
-                    live.remove(p)
-            if not live:
-                self._create_pod(ds, f"{ds['metadata']['name']}-{suffix()}",
-                                 {"controller-revision-hash": rev,
-                                  "pod-template-generation": str(ds["metadata"].get("generation", 1))},
-                                 {"nodeName": NODE_NAME})
-            for p in live[1:]:
-                self._delete("", "pods", p)
-            pods = self._owned("", "pods", ds)
-            ready = sum(1 for p in pods if pod_ready(p))
-            updated = sum(1 for p in pods
-                          if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == rev)
-            new = _copy(ds)
-            new["status"] = {"observedGeneration": ds["metadata"].get("generation", 1),
-                             "desiredNumberScheduled": 1, "currentNumberScheduled": len(pods),
-                             "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready,
-                             "updatedNumberScheduled": updated}
-            if ready < 1:
-                new["status"]["numberUnavailable"] = 1
-            self._write("apps", "daemonsets", new)
+                pods = self._owned("", "pods", ds)
+                ready = sum(1 for p in pods if pod_ready(p))
+                updated = sum(1 for p in pods
+                              if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == rev)
+                new = _copy(ds)
+                new["status"] = {"observedGeneration": ds["metadata"].get("generation", 1),
+                                 "desiredNumberScheduled": 1, "currentNumberScheduled": len(pods),
+                                 "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready,
+                                 "updatedNumberScheduled": updated}
+                if ready < 1:
+                    new["status"]["numberUnavailable"] = 1
+                self._write("apps", "daemonsets", new)
 
     # --- job ------------------------------------------------------------------------------------
 
     def _jobs(self) -> None:
         for job in self._objs("batch", "jobs"):
-            meta = job["metadata"]
-            if meta.get("deletionTimestamp"):
-                continue
-            spec = job["spec"]
-            st = _copy(job.get("status") or {})
-            conds = st.setdefault("conditions", [])
-            finished = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conds)
-            pods = self._owned("", "pods", job)
-            phases = [(p.get("status") or {}).get("phase") for p in pods]
-            succeeded = phases.count("Succeeded")
-            failed = phases.count("Failed")
-            active = len(pods) - succeeded - failed
-            completions = spec.get("completions")
-            parallelism = int(spec.get("parallelism", 1))
-            target = int(completions) if completions is not None else 1
-            if not finished and not spec.get("suspend"):
-                st.setdefault("startTime", now())
-                if succeeded >= target:
-                    set_condition(conds, "SuccessCriteriaMet", "True", "CompletionsReached",
-                                  "Reached expected number of succeeded pods")
-                    set_condition(conds, "Complete", "True", "CompletionsReached",
-                                  "Reached expected number of succeeded pods")
-                    st["completionTime"] = now()
-                    self.api.record_event(job, "Normal", "Completed", "Job completed", "job-controller")
-                elif failed > int(spec.get("backoffLimit", 6)):
-                    msg = "Job has reached the specified backoff limit"
-                    set_condition(conds, "FailureTarget", "True", "BackoffLimitExceeded", msg)
-                    set_condition(conds, "Failed", "True", "BackoffLimitExceeded", msg)
-                    self.api.record_event(job, "Warning", "BackoffLimitExceeded", msg, "job-controller")
-                    for p in pods:
-                        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
-                            self._delete("", "pods", p)
-                else:
-                    for _ in range(min(parallelism, target - succeeded) - active):
-                        uid = meta["uid"]
-                        self._create_pod(job, f"{meta['name']}-{suffix()}",
-                                         {"batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
-                                          "batch.kubernetes.io/job-name": meta["name"],
-                                          "job-name": meta["name"]})
-                        active += 1
-            st["active"] = active if not finished else 0
-            st["succeeded"] = succeeded
-            st["failed"] = failed
-            st["ready"] = sum(1 for p in pods if pod_ready(p))
-            st["terminating"] = 0
-            for k in ("active", "succeeded", "failed"):
-                if not st[k]:
-                    del st[k]
-            if not conds:
-                del st["conditions"]
-            new = _copy(job)
-            new["status"] = st
-            self._write("batch", "jobs", new)
+            with self._isolated("job", job):
+                meta = job["metadata"]
+                if meta.get("deletionTimestamp"):
+                    continue
+                spec = job["spec"]
+                st = _copy(job.get("status") or {})
+                conds = st.setdefault("conditions", [])
+                finished = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conds)
+                pods = self._owned("", "pods", job)
+                phases = [(p.get("status") or {}).get("phase") for p in pods]
+                succeeded = phases.count("Succeeded")
+                failed = phases.count("Failed")
+                active = len(pods) - succeeded - failed
+                completions = spec.get("completions")
+                parallelism = int(spec.get("parallelism", 1))
+                target = int(completions) if completions is not None else 1
+                if not finished and not spec.get("suspend"):
+                    st.setdefault("startTime", now())
+                    if succeeded >= target:
+                        set_condition(conds, "SuccessCriteriaMet", "True", "CompletionsReached",
+                                      "Reached expected number of succeeded pods")
+                        set_condition(conds, "Complete", "True", "CompletionsReached",
+                                      "Reached expected number of succeeded pods")
+                        st["completionTime"] = now()
+                        self.api.record_event(job, "Normal", "Completed", "Job completed", "job-controller")
+                    elif failed > int(spec.get("backoffLimit", 6)):
+                        msg = "Job has reached the specified backoff limit"
+                        set_condition(conds, "FailureTarget", "True", "BackoffLimitExceeded", msg)
+                        set_condition(conds, "Failed", "True", "BackoffLimitExceeded", msg)
+                        self.api.record_event(job, "Warning", "BackoffLimitExceeded", msg, "job-controller")
+                        for p in pods:
+                            if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                                self._delete("", "pods", p)
+                    else:
+                        for _ in range(min(parallelism, target - succeeded) - active):
+                            uid = meta["uid"]
+                            self._create_pod(job, f"{meta['name']}-{suffix()}",
+                                             {"batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
+                                              "batch.kubernetes.io/job-name": meta["name"],
+                                              "job-name": meta["name"]})
+                            active += 1
+                st["active"] = active if not finished else 0
+                st["succeeded"] = succeeded
+                st["failed"] = failed
+                st["ready"] = sum(1 for p in pods if pod_ready(p))
+                st["terminating"] = 0
+                for k in ("active", "succeeded", "failed"):
+                    if not st[k]:
+                        del st[k]
+                if not conds:
+                    del st["conditions"]
+                new = _copy(job)
+                new["status"] = st
+                self._write("batch", "jobs", new)
 
     # --- kubelet (pods) -------------------------------------------------------------------------
 
@@ -669,114 +695,115 @@ class Controllers:
         used_ips = {(p.get("status") or {}).get("podIP") for p in pods}
         live_uids = set()
         for pod in pods:
-            meta = pod["metadata"]
-            uid = meta["uid"]
-            live_uids.add(uid)
-            if meta.get("deletionTimestamp"):
-                continue
-            phase = (pod.get("status") or {}).get("phase", "Pending")
-            if phase in ("Succeeded", "Failed"):
-                continue
-            seen = self._seen.setdefault(uid, t)
-            new = _copy(pod)
-            spec = new["spec"]
-            spec.setdefault("nodeName", NODE_NAME)
-            st = new.setdefault("status", {})
-            if not st.get("podIP"):
-                st["podIP"] = self._pod_ip(used_ips)
-                used_ips.add(st["podIP"])
-                st["podIPs"] = [{"ip": st["podIP"]}]
-                st["hostIP"] = "127.0.0.1"
-                st["hostIPs"] = [{"ip": "127.0.0.1"}]
-            st.setdefault("startTime", now())
-            st.setdefault("qosClass", "BestEffort")
-            conds = st.setdefault("conditions", [])
-            set_condition(conds, "PodScheduled", "True")
-            age = t - seen
-            if age < self.pod_ready_delay and phase == "Pending":
+            with self._isolated("kubelet", pod):
+                meta = pod["metadata"]
+                uid = meta["uid"]
+                live_uids.add(uid)
+                if meta.get("deletionTimestamp"):
+                    continue
+                phase = (pod.get("status") or {}).get("phase", "Pending")
+                if phase in ("Succeeded", "Failed"):
+                    continue
+                seen = self._seen.setdefault(uid, t)
+                new = _copy(pod)
+                spec = new["spec"]
+                spec.setdefault("nodeName", NODE_NAME)
+                st = new.setdefault("status", {})
+                if not st.get("podIP"):
+                    st["podIP"] = self._pod_ip(used_ips)
+                    used_ips.add(st["podIP"])
+                    st["podIPs"] = [{"ip": st["podIP"]}]
+                    st["hostIP"] = "127.0.0.1"
+                    st["hostIPs"] = [{"ip": "127.0.0.1"}]
+                st.setdefault("startTime", now())
+                st.setdefault("qosClass", "BestEffort")
+                conds = st.setdefault("conditions", [])
+                set_condition(conds, "PodScheduled", "True")
+                age = t - seen
+                if age < self.pod_ready_delay and phase == "Pending":
+                    set_condition(conds, "Initialized", "True")
+                    set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
+                                  "containers with unready status")
+                    set_condition(conds, "Ready", "False", "ContainersNotReady", "containers with unready status")
+                    st["containerStatuses"] = [self._cstatus(c, {"waiting": {"reason": "ContainerCreating"}}, False)
+                                               for c in spec.get("containers") or []]
+                    self._wake(self.pod_ready_delay - age)
+                    self._write("", "pods", new)
+                    continue
+                restart = spec.get("restartPolicy", "Always")
+                fault = self.faults.pod_fault(pod)
+                if fault is not None and fault.kind == "image_pull":
+                    self._image_pull_failure(pod, new, uid, t)
+                    continue
+                fail = (meta.get("annotations") or {}).get(FAIL_ANNOTATION, "").lower() in ("true", "1", "yes")
+                st["phase"] = "Running"
+                set_condition(conds, "PodReadyToStartContainers", "True")
                 set_condition(conds, "Initialized", "True")
-                set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
-                              "containers with unready status")
-                set_condition(conds, "Ready", "False", "ContainersNotReady", "containers with unready status")
-                st["containerStatuses"] = [self._cstatus(c, {"waiting": {"reason": "ContainerCreating"}}, False)
-                                           for c in spec.get("containers") or []]
-                self._wake(self.pod_ready_delay - age)
+                old_cs = {c.get("name"): c for c in st.get("containerStatuses") or []}
+                if fault is not None and fault.kind == "crash_loop" and restart == "Always":
+                    last = self._crash.get(uid)
+                    bump = last is None or t - last >= CRASH_BACKOFF_SECONDS
+                    if bump:
+                        self._crash[uid] = t
+                    self._wake(CRASH_BACKOFF_SECONDS)
+                    css = []
+                    for c in spec.get("containers") or []:
+                        count = int((old_cs.get(c["name"]) or {}).get("restartCount", 0)) + (1 if bump else 0)
+                        cs = self._cstatus(c, {"waiting": {
+                            "reason": "CrashLoopBackOff",
+                            "message": f"back-off restarting failed container={c['name']} pod={meta['name']}"}},
+                            False, count)
+                        cs["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now(),
+                                                          "finishedAt": now()}}
+                        cs["started"] = False
+                        css.append(cs)
+                    st["containerStatuses"] = css
+                    set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
+                                  f"containers with unready status: [{_names(spec)}]")
+                    set_condition(conds, "Ready", "False", "ContainersNotReady",
+                                  f"containers with unready status: [{_names(spec)}]")
+                    if bump:
+                        self.api.record_event(pod, "Warning", "BackOff",
+                                              f"Back-off restarting failed container {_first(spec)} in pod "
+                                              f"{meta['name']}_{meta['namespace']}({uid})", "kubelet")
+                elif fault is not None and fault.kind == "never_ready" and restart == "Always":
+                    st["containerStatuses"] = [self._cstatus(c, self._running(old_cs, c), False,
+                                                             int((old_cs.get(c["name"]) or {}).get("restartCount", 0)))
+                                               for c in spec.get("containers") or []]
+                    set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
+                                  f"containers with unready status: [{_names(spec)}]")
+                    set_condition(conds, "Ready", "False", "ContainersNotReady",
+                                  f"containers with unready status: [{_names(spec)}]")
+                    last = self._probe_event.get(uid)
+                    if last is None or t - last >= PROBE_EVENT_SECONDS:
+                        self._probe_event[uid] = t
+                        self.api.record_event(pod, "Warning", "Unhealthy",
+                                              fault.message or "Readiness probe failed: HTTP probe failed with "
+                                                               "statuscode: 503", "kubelet")
+                    self._wake(PROBE_EVENT_SECONDS)
+                elif restart != "Always" and (age >= 2 * self.pod_ready_delay or fault is not None):
+                    code = 1 if fail or fault is not None else 0
+                    st["phase"] = "Failed" if code else "Succeeded"
+                    reason = "Error" if code else "Completed"
+                    st["containerStatuses"] = [self._cstatus(c, {"terminated": {
+                        "exitCode": code, "reason": reason, "startedAt": now(), "finishedAt": now()}}, False)
+                        for c in spec.get("containers") or []]
+                    set_condition(conds, "ContainersReady", "False", "PodCompleted")
+                    set_condition(conds, "Ready", "False", "PodCompleted")
+                    if code:
+                        self.api.record_event(pod, "Warning", "Failed", "Error: container exited with code 1",
+                                              "kubelet")
+                else:
+                    if restart != "Always":
+                        self._wake(2 * self.pod_ready_delay - age)
+                    st["containerStatuses"] = [self._cstatus(c, self._running(old_cs, c), True,
+                                                             int((old_cs.get(c["name"]) or {}).get("restartCount", 0)))
+                                               for c in spec.get("containers") or []]
+                    set_condition(conds, "ContainersReady", "True")
+                    set_condition(conds, "Ready", "True")
+                order = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
+                conds.sort(key=lambda c: order.index(c["type"]) if c["type"] in order else 99)
                 self._write("", "pods", new)
-                continue
-            restart = spec.get("restartPolicy", "Always")
-            fault = self.faults.pod_fault(pod)
-            if fault is not None and fault.kind == "image_pull":
-                self._image_pull_failure(pod, new, uid, t)
-                continue
-            fail = (meta.get("annotations") or {}).get(FAIL_ANNOTATION, "").lower() in ("true", "1", "yes")
-            st["phase"] = "Running"
-            set_condition(conds, "PodReadyToStartContainers", "True")
-            set_condition(conds, "Initialized", "True")
-            old_cs = {c.get("name"): c for c in st.get("containerStatuses") or []}
-            if fault is not None and fault.kind == "crash_loop" and restart == "Always":
-                last = self._crash.get(uid)
-                bump = last is None or t - last >= CRASH_BACKOFF_SECONDS
-                if bump:
-                    self._crash[uid] = t
-                self._wake(CRASH_BACKOFF_SECONDS)
-                css = []
-                for c in spec.get("containers") or []:
-                    count = int((old_cs.get(c["name"]) or {}).get("restartCount", 0)) + (1 if bump else 0)
-                    cs = self._cstatus(c, {"waiting": {
-                        "reason": "CrashLoopBackOff",
-                        "message": f"back-off restarting failed container={c['name']} pod={meta['name']}"}},
-                        False, count)
-                    cs["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now(),
-                                                      "finishedAt": now()}}
-                    cs["started"] = False
-                    css.append(cs)
-                st["containerStatuses"] = css
-                set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
-                              f"containers with unready status: [{_names(spec)}]")
-                set_condition(conds, "Ready", "False", "ContainersNotReady",
-                              f"containers with unready status: [{_names(spec)}]")
-                if bump:
-                    self.api.record_event(pod, "Warning", "BackOff",
-                                          f"Back-off restarting failed container {_first(spec)} in pod "
-                                          f"{meta['name']}_{meta['namespace']}({uid})", "kubelet")
-            elif fault is not None and fault.kind == "never_ready" and restart == "Always":
-                st["containerStatuses"] = [self._cstatus(c, self._running(old_cs, c), False,
-                                                         int((old_cs.get(c["name"]) or {}).get("restartCount", 0)))
-                                           for c in spec.get("containers") or []]
-                set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
-                              f"containers with unready status: [{_names(spec)}]")
-                set_condition(conds, "Ready", "False", "ContainersNotReady",
-                              f"containers with unready status: [{_names(spec)}]")
-                last = self._probe_event.get(uid)
-                if last is None or t - last >= PROBE_EVENT_SECONDS:
-                    self._probe_event[uid] = t
-                    self.api.record_event(pod, "Warning", "Unhealthy",
-                                          fault.message or "Readiness probe failed: HTTP probe failed with "
-                                                           "statuscode: 503", "kubelet")
-                self._wake(PROBE_EVENT_SECONDS)
-            elif restart != "Always" and (age >= 2 * self.pod_ready_delay or fault is not None):
-                code = 1 if fail or fault is not None else 0
-                st["phase"] = "Failed" if code else "Succeeded"
-                reason = "Error" if code else "Completed"
-                st["containerStatuses"] = [self._cstatus(c, {"terminated": {
-                    "exitCode": code, "reason": reason, "startedAt": now(), "finishedAt": now()}}, False)
-                    for c in spec.get("containers") or []]
-                set_condition(conds, "ContainersReady", "False", "PodCompleted")
-                set_condition(conds, "Ready", "False", "PodCompleted")
-                if code:
-                    self.api.record_event(pod, "Warning", "Failed", "Error: container exited with code 1",
-                                          "kubelet")
-            else:
-                if restart != "Always":
-                    self._wake(2 * self.pod_ready_delay - age)
-                st["containerStatuses"] = [self._cstatus(c, self._running(old_cs, c), True,
-                                                         int((old_cs.get(c["name"]) or {}).get("restartCount", 0)))
-                                           for c in spec.get("containers") or []]
-                set_condition(conds, "ContainersReady", "True")
-                set_condition(conds, "Ready", "True")
-            order = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
-            conds.sort(key=lambda c: order.index(c["type"]) if c["type"] in order else 99)
-            self._write("", "pods", new)
         for gone in set(self._seen) - live_uids:
             self._seen.pop(gone, None)
             self._crash.pop(gone, None)
@@ -869,11 +896,12 @@ class Controllers:
 
     def _services(self) -> None:
         for svc in self._objs("", "services"):
-            spec = svc.get("spec") or {}
-            if spec.get("type") != "ExternalName" and not spec.get("clusterIP"):
-                new = _copy(svc)
-                self._allocate_service(new)
-                self._write("", "services", new)
+            with self._isolated("service", svc):
+                spec = svc.get("spec") or {}
+                if spec.get("type") != "ExternalName" and not spec.get("clusterIP"):
+                    new = _copy(svc)
+                    self._allocate_service(new)
+                    self._write("", "services", new)
 
     def _lb_ranges(self) -> list[list[Any]]:
         """Candidate addresses: MetalLB IPAddressPools if any exist, else the sandbox's lb_pool."""
@@ -901,36 +929,37 @@ class Controllers:
         used = {i.get("ip") for s in services
                 for i in ((s.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []}
         for svc in services:
-            spec = svc.get("spec") or {}
-            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-            if spec.get("type") != "LoadBalancer":
+            with self._isolated("loadbalancer", svc):
+                spec = svc.get("spec") or {}
+                ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+                if spec.get("type") != "LoadBalancer":
+                    if ingress:
+                        new = _copy(svc)
+                        new["status"]["loadBalancer"] = {}
+                        self._write("", "services", new)
+                    continue
                 if ingress:
-                    new = _copy(svc)
-                    new["status"]["loadBalancer"] = {}
-                    self._write("", "services", new)
-                continue
-            if ingress:
-                continue
-            ann = svc["metadata"].get("annotations") or {}
-            wanted = (ann.get("metallb.io/loadBalancerIPs") or ann.get("metallb.universe.tf/loadBalancerIPs")
-                      or spec.get("loadBalancerIP"))
-            ip: str | None = None
-            if wanted:
-                ip = str(wanted).split(",")[0].strip() if str(wanted).split(",")[0].strip() not in used else None
-            else:
-                for rng in self._lb_ranges():
-                    ip = next((str(a) for a in rng if str(a) not in used), None)
-                    if ip:
-                        break
-            if ip is None:
-                self.api.record_event(svc, "Warning", "AllocationFailed",
-                                      "Failed to allocate IP: no available IPs", "metallb-controller")
-                continue
-            used.add(ip)
-            new = _copy(svc)
-            new.setdefault("status", {})["loadBalancer"] = {"ingress": [{"ip": ip, "ipMode": "VIP"}]}
-            self._write("", "services", new)
-            self.api.record_event(svc, "Normal", "IPAllocated", f'Assigned IP ["{ip}"]', "metallb-controller")
+                    continue
+                ann = svc["metadata"].get("annotations") or {}
+                wanted = (ann.get("metallb.io/loadBalancerIPs") or ann.get("metallb.universe.tf/loadBalancerIPs")
+                          or spec.get("loadBalancerIP"))
+                ip: str | None = None
+                if wanted:
+                    ip = str(wanted).split(",")[0].strip() if str(wanted).split(",")[0].strip() not in used else None
+                else:
+                    for rng in self._lb_ranges():
+                        ip = next((str(a) for a in rng if str(a) not in used), None)
+                        if ip:
+                            break
+                if ip is None:
+                    self.api.record_event(svc, "Warning", "AllocationFailed",
+                                          "Failed to allocate IP: no available IPs", "metallb-controller")
+                    continue
+                used.add(ip)
+                new = _copy(svc)
+                new.setdefault("status", {})["loadBalancer"] = {"ingress": [{"ip": ip, "ipMode": "VIP"}]}
+                self._write("", "services", new)
+                self.api.record_event(svc, "Normal", "IPAllocated", f'Assigned IP ["{ip}"]', "metallb-controller")
 
     # --- endpoints ------------------------------------------------------------------------------
 
@@ -948,53 +977,54 @@ class Controllers:
         for p in self._objs("", "pods"):
             pods_by_ns.setdefault(p["metadata"]["namespace"], []).append(p)
         for (ns, name), svc in services.items():
-            spec = svc.get("spec") or {}
-            selector = spec.get("selector")
-            if not selector or svc["metadata"].get("deletionTimestamp"):
-                continue
-            pods = [p for p in pods_by_ns.get(ns, [])
-                    if match_label_selector(selector, p["metadata"].get("labels") or {})
-                    and (p.get("status") or {}).get("podIP") and not p["metadata"].get("deletionTimestamp")
-                    and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
-            ready = [p for p in pods if pod_ready(p)]
-            unready = [p for p in pods if not pod_ready(p)]
-            ports = [{"name": p.get("name"), "port": _target_port(p, pods), "protocol": p.get("protocol", "TCP")}
-                     for p in spec.get("ports") or []]
-            for p in ports:
-                if not p["name"]:
-                    del p["name"]
+            with self._isolated("endpoints", svc):
+                spec = svc.get("spec") or {}
+                selector = spec.get("selector")
+                if not selector or svc["metadata"].get("deletionTimestamp"):
+                    continue
+                pods = [p for p in pods_by_ns.get(ns, [])
+                        if match_label_selector(selector, p["metadata"].get("labels") or {})
+                        and (p.get("status") or {}).get("podIP") and not p["metadata"].get("deletionTimestamp")
+                        and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+                ready = [p for p in pods if pod_ready(p)]
+                unready = [p for p in pods if not pod_ready(p)]
+                ports = [{"name": p.get("name"), "port": _target_port(p, pods), "protocol": p.get("protocol", "TCP")}
+                         for p in spec.get("ports") or []]
+                for p in ports:
+                    if not p["name"]:
+                        del p["name"]
 
-            subset: Obj = {}
-            if ready:
-                subset["addresses"] = [_address(p) for p in ready]
-            if unready:
-                subset["notReadyAddresses"] = [_address(p) for p in unready]
-            if subset:
-                subset["ports"] = ports
-            labels = dict(svc["metadata"].get("labels") or {})
-            labels["endpoints.kubernetes.io/managed-by"] = "endpoint-controller"
-            body = {"apiVersion": "v1", "kind": "Endpoints",
-                    "metadata": {"name": name, "namespace": ns, "labels": labels},
-                    "subsets": [subset] if subset else []}
-            if not body["subsets"]:
-                del body["subsets"]
-            self._upsert(ep_rt, ns, name, body)
-            slice_name = f"{name}-{safe_hash(svc['metadata']['uid'], 5)}"
-            slabels = dict(svc["metadata"].get("labels") or {})
-            slabels.update({"kubernetes.io/service-name": name,
-                            "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"})
-            sbody = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                     "metadata": {"name": slice_name, "namespace": ns, "labels": slabels,
-                                  "ownerReferences": [owner_ref(svc)]},
-                     "addressType": "IPv4",
-                     "endpoints": [{"addresses": [p["status"]["podIP"]],
-                                    "conditions": {"ready": pod_ready(p), "serving": pod_ready(p),
-                                                   "terminating": False},
-                                    "nodeName": p["spec"].get("nodeName", NODE_NAME),
-                                    "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns,
-                                                  "uid": p["metadata"]["uid"]}} for p in pods],
-                     "ports": ports}
-            self._upsert(es_rt, ns, slice_name, sbody)
+                subset: Obj = {}
+                if ready:
+                    subset["addresses"] = [_address(p) for p in ready]
+                if unready:
+                    subset["notReadyAddresses"] = [_address(p) for p in unready]
+                if subset:
+                    subset["ports"] = ports
+                labels = dict(svc["metadata"].get("labels") or {})
+                labels["endpoints.kubernetes.io/managed-by"] = "endpoint-controller"
+                body = {"apiVersion": "v1", "kind": "Endpoints",
+                        "metadata": {"name": name, "namespace": ns, "labels": labels},
+                        "subsets": [subset] if subset else []}
+                if not body["subsets"]:
+                    del body["subsets"]
+                self._upsert(ep_rt, ns, name, body)
+                slice_name = f"{name}-{safe_hash(svc['metadata']['uid'], 5)}"
+                slabels = dict(svc["metadata"].get("labels") or {})
+                slabels.update({"kubernetes.io/service-name": name,
+                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"})
+                sbody = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                         "metadata": {"name": slice_name, "namespace": ns, "labels": slabels,
+                                      "ownerReferences": [owner_ref(svc)]},
+                         "addressType": "IPv4",
+                         "endpoints": [{"addresses": [p["status"]["podIP"]],
+                                        "conditions": {"ready": pod_ready(p), "serving": pod_ready(p),
+                                                       "terminating": False},
+                                        "nodeName": p["spec"].get("nodeName", NODE_NAME),
+                                        "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns,
+                                                      "uid": p["metadata"]["uid"]}} for p in pods],
+                         "ports": ports}
+                self._upsert(es_rt, ns, slice_name, sbody)
 
     def _upsert(self, rt: ResourceType, ns: str, name: str, body: Obj) -> None:
         old = self.store.peek(rt.key, ns, name)

@@ -43,6 +43,8 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 
 def fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     """Yield (field number, wire type, value); value is int for varints, bytes for length-delimited."""
+    if not isinstance(buf, bytes):
+        raise ProtobufError("expected a length-delimited (message) field")
     pos = 0
     while pos < len(buf):
         tag, pos = _varint(buf, pos)

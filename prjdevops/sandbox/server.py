@@ -22,12 +22,13 @@ import yaml
 
 from prjdevops.errors import SandboxError
 
-from .api import Api, ApiError, not_found
+from .api import Api, ApiError, conflict, not_found
 from .faults import Fault
+from .patch import PatchError, json_patch, merge_patch
 from .protobuf import ProtobufError, UnsupportedKind
 from .protobuf import decode as decode_protobuf
 from .resources import ResourceType
-from .selectors import FieldSelector, LabelSelector, SelectorError
+from .selectors import FieldSelector, LabelSelector, SelectorError, selector_string
 from .store import Gone, Obj, dumps
 from .tables import table, wants_table
 
@@ -503,19 +504,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def _scale(self, method: str, rt: ResourceType, ns: str, name: str, params: dict[str, str],
                body: bytes) -> None:
-        from .selectors import selector_string  # local: only the scale path needs it
-
         api = self.server.sandbox.api
         obj = api.get(rt, ns, name)
 
         def scale_of(o: Obj) -> Obj:
+            spec: Obj = o["spec"] if isinstance(o.get("spec"), dict) else {}
+            status: Obj = o["status"] if isinstance(o.get("status"), dict) else {}
+            selector = spec.get("selector")
             return {"kind": "Scale", "apiVersion": "autoscaling/v1",
                     "metadata": {"name": name, "namespace": ns, "uid": o["metadata"]["uid"],
                                  "resourceVersion": o["metadata"]["resourceVersion"],
                                  "creationTimestamp": o["metadata"].get("creationTimestamp")},
-                    "spec": {"replicas": int((o.get("spec") or {}).get("replicas", 1))},
-                    "status": {"replicas": int((o.get("status") or {}).get("replicas", 0)),
-                               "selector": selector_string((o.get("spec") or {}).get("selector"))}}
+                    "spec": {"replicas": _as_int(spec.get("replicas"), 1)},
+                    "status": {"replicas": _as_int(status.get("replicas"), 0),
+                               "selector": selector_string(selector) if isinstance(selector, dict) else ""}}
         if method == "GET":
             return self._send_obj(200, scale_of(obj))
         if method not in ("PUT", "PATCH"):
@@ -525,18 +527,22 @@ class Handler(BaseHTTPRequestHandler):
         data = self._parse(body, ctype, patch=method == "PATCH")
         if method == "PUT":
             new_scale = data
-            rv = ((data or {}).get("metadata") or {}).get("resourceVersion")
+            meta = data.get("metadata") if isinstance(data, dict) else None
+            rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
             if rv and rv != obj["metadata"]["resourceVersion"]:
-                from .api import conflict
                 raise conflict(rt, name)
         else:
-            from .patch import json_patch, merge_patch
             ct = ctype.split(";")[0].strip()
-            new_scale = json_patch(current, data) if ct == "application/json-patch+json" else merge_patch(current, data)
-        try:
-            replicas = int(((new_scale or {}).get("spec") or {})["replicas"])
-        except (TypeError, ValueError, KeyError) as e:
-            raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Required value') from e
+            try:
+                new_scale = json_patch(current, data) if ct == "application/json-patch+json" else merge_patch(
+                    current, data)
+            except PatchError as e:
+                raise ApiError(422, str(e)) from e
+        spec = new_scale.get("spec") if isinstance(new_scale, dict) else None
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
+        if not isinstance(replicas, int) or isinstance(replicas, bool):
+            raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Required value: '
+                                "an integer")
         if replicas < 0:
             raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
                                 f"{replicas}: must be greater than or equal to 0")
@@ -680,6 +686,10 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(opts, dict):
             raise ApiError(400, "DeleteOptions must be an object")
         return opts
+
+
+def _as_int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _field_validation(params: dict[str, str]) -> str:

@@ -105,7 +105,11 @@ def _scalar_ok(typ: str, value: Any, key: str) -> bool:
 
 
 def _check_value(typ: str, value: Any, path: str, key: str, found: Findings, prune: bool) -> None:
-    if typ in _OPAQUE or value is None:
+    if typ in _OPAQUE:
+        return
+    if value is None:
+        if path.endswith("]"):  # a null list item or map value is not "unset": it cannot be decoded
+            found.type_errors.append(f"{path}: expected {typ}, got null")
         return
     m = _LIST.match(typ)
     if m:

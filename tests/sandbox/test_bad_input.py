@@ -52,6 +52,13 @@ def status_of(sandbox: Sandbox, method: str, path: str, body: str | bytes | None
     ("PATCH", f"{CM}/ghost", "{}", "text/plain", 415, "UnsupportedMediaType"),
     ("GET", f"{CM}?labelSelector=a+in+b", None, "application/json", 400, "BadRequest"),
     ("GET", f"{CM}?watch=true&resourceVersion=abc", None, "application/json", 400, "BadRequest"),
+    ("PATCH", f"{CM}/x?fieldManager=t", '{"metadata": "x"}', "application/apply-patch+yaml", 400, "BadRequest"),
+    ("POST", "/api/v1/namespaces/default/pods", '{"metadata": {"name": "p"}, "spec": {"containers": [{"image": "x"}]}}',
+     "application/json", 422, "Invalid"),
+    ("POST", "/api/v1/namespaces/default/services", '{"metadata": {"name": "s"}, "spec": {"ports": [null]}}',
+     "application/json", 400, "BadRequest"),
+    ("PATCH", "/apis/apps/v1/namespaces/default/deployments/ghost/scale", '{"spec": {"replicas": 2}}',
+     "application/merge-patch+json", 404, "NotFound"),
 ])
 def test_bad_requests_get_status(sandbox: Sandbox, method: str, path: str, body: str | None, ctype: str,
                                  code: int, reason: str) -> None:
@@ -145,3 +152,56 @@ def test_stop_closes_keep_alive_connections() -> None:
         conn.request("GET", "/version")
         conn.getresponse().read()
     conn.close()
+
+
+DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+              "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}},
+                       "template": {"metadata": {"labels": {"app": "d"}},
+                                    "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+
+
+def test_scale_patch_errors_are_422(sandbox: Sandbox) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    assert raw(sandbox.url, "POST", path, json.dumps(DEPLOYMENT), {"Content-Type": "application/json"})[0] == 201
+    for body, ctype in (('[{"op": "remove", "path": "/spec/nope"}]', "application/json-patch+json"),
+                        ('{"spec": {"replicas": "three"}}', "application/merge-patch+json")):
+        code, payload = status_of(sandbox, "PATCH", f"{path}/d/scale", body, ctype)
+        assert code == 422, payload
+
+
+def test_mutated_requests_never_get_a_500(sandbox: Sandbox) -> None:
+    """A bounded, seeded mutation run over create/replace/patch/delete of a Deployment."""
+    import copy
+    import random
+
+    rng = random.Random(2)
+    values: list[object] = [None, 0, -1, "x", "", True, [], {}, {"a": "b"}, [None], {"$patch": "delete"}]
+    base = "/apis/apps/v1/namespaces/default/deployments"
+    conn = http.client.HTTPConnection(sandbox.url.removeprefix("http://"), timeout=5)
+    codes = set()
+    for _ in range(400):
+        body: object = copy.deepcopy(DEPLOYMENT)
+        for _ in range(rng.randint(1, 3)):
+            cur, parent, key = body, None, None
+            while isinstance(cur, dict | list) and cur and rng.random() < 0.7:
+                parent = cur
+                key = rng.choice(list(cur)) if isinstance(cur, dict) else rng.randrange(len(cur))
+                cur = cur[key]  # type: ignore[index]
+            if parent is not None:
+                parent[key] = copy.deepcopy(rng.choice(values))  # type: ignore[index]
+        method, path, ctype = rng.choice([
+            ("POST", base, "application/json"), ("PUT", f"{base}/d", "application/json"),
+            ("PATCH", f"{base}/d", "application/merge-patch+json"),
+            ("PATCH", f"{base}/d", "application/strategic-merge-patch+json"),
+            ("PATCH", f"{base}/d?fieldManager=t&fieldValidation=Strict", "application/apply-patch+yaml"),
+            ("PATCH", f"{base}/d/scale", "application/merge-patch+json"),
+            ("PUT", f"{base}/d/status", "application/json"), ("DELETE", f"{base}/d", "application/json")])
+        conn.request(method, path, body=json.dumps(body), headers={"Content-Type": ctype})
+        resp = conn.getresponse()
+        resp.read()
+        codes.add(resp.status)
+        assert resp.status < 500, (method, path, body)
+    conn.close()
+    assert 201 in codes and 200 in codes and 400 in codes  # the run did reach the interesting paths
+    sandbox.controllers.kick()
+    assert raw(sandbox.url, "GET", "/version")[0] == 200

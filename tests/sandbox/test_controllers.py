@@ -187,3 +187,16 @@ def test_controllers_can_be_switched_off(api_client: Any, sandbox: Sandbox) -> N
     sandbox.controllers.enable("replicaset")
     wait_for(lambda: client.CoreV1Api(api_client).list_namespaced_pod("default").items, what="pods after enable")
     assert sandbox.controllers.state()["replicaset"] is True
+
+
+def test_one_malformed_object_does_not_stall_a_controller(api_client: Any, sandbox: Sandbox) -> None:
+    # written through the internal API (no validation), as a bad state file could hold it
+    bad = {"metadata": {"name": "bad"}, "spec": {"replicas": "many", "selector": {"matchLabels": {"app": "bad"}},
+                                                 "template": template("bad")}}
+    sandbox.api.create(sandbox.api.rt("apps", "v1", "deployments"), "default", bad)
+    apps = client.AppsV1Api(api_client)
+    apps.create_namespaced_deployment("default", {
+        "metadata": {"name": "good"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "good"}}, "template": template("good")}})
+    wait_for(lambda: apps.read_namespaced_deployment("good", "default").status.ready_replicas == 1,
+             what="the good deployment still rolls out")
