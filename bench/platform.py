@@ -96,7 +96,7 @@ def cluster(work: Path, name: str, *, in_process: bool) -> Iterator[Path]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    home = work / f"sandbox-{name}"
+    home = Path(tempfile.mkdtemp(prefix=f"sandbox-{name}-", dir=work))  # fresh state every time
     info = lifecycle.up(home, port=port)
     try:
         yield info.kubeconfig

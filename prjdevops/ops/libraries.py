@@ -364,10 +364,11 @@ class Recap:
                 "seconds": round(self.seconds, 3)}
 
 
-def _deploy_one(target: Target, prep: Prepared, report: Reporter, timeout: int | None) -> Outcome:
+def _deploy_one(target: Target, prep: Prepared, report: Reporter, timeout: int | None,
+                known: ReleasePlan | None = None) -> Outcome:
     started = time.monotonic()
     rel = prep.release
-    p = plan_release(target, prep)
+    p = known or plan_release(target, prep)
     if not p.changes:
         # Nothing to apply; still the gate for dependants: it must be healthy now.
         live = target.helm.status(rel.name, namespace=rel.namespace)
@@ -390,13 +391,15 @@ def _deploy_one(target: Target, prep: Prepared, report: Reporter, timeout: int |
 
 def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, continue_on_error: bool = False,
            cache_dir: Path | None = None, report: Reporter = _quiet, timeout: int | None = None,
-           on_outcome: Callable[[Outcome], None] | None = None) -> Recap:
+           on_outcome: Callable[[Outcome], None] | None = None, planned: Plan | None = None) -> Recap:
     """Deploy the selection in dependency order, at most ``concurrency`` releases at a time.
 
     A release starts once every release it needs is ``ok``/``changed`` (i.e. deployed and healthy). When one
     fails, nothing new starts (``continue_on_error``: only its dependants are skipped and independent branches
     go on); releases already running finish. Every release gets an outcome; ``on_outcome`` hears each as it
-    settles (the platform flow records them for ``--resume``).
+    settles (the platform flow records them for ``--resume``). ``planned``: a plan of these releases the caller
+    has just made (and shown, and had confirmed): its pulled and checked charts and its actions are used as they
+    are instead of being prepared and planned a second time.
     """
     started = time.monotonic()
     env = target.env
@@ -419,8 +422,11 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
                                                  f" (add to --only, or deploy it first)"))
     # 2. Pull and prepare every chart first: a bad repository fails before the cluster is touched.
     preps: dict[str, tuple[Prepared, list[dict[str, Any]]]] = {}
+    if planned is not None:  # pulled, rendered and CRD-checked by plan() already
+        preps = {n: (planned.prepared[n], []) for n in selection.order if n not in outcomes}
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        pending = {n: pool.submit(_prepare_rendered, env, n, cache) for n in selection.order if n not in outcomes}
+        pending = {n: pool.submit(_prepare_rendered, env, n, cache) for n in selection.order
+                   if n not in outcomes and n not in preps}
         for name, prep_future in pending.items():
             t0 = time.monotonic()
             try:
@@ -428,7 +434,8 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
             except DeployError as e:
                 settle(Outcome(name, FAILED, time.monotonic() - t0, str(e),
                                chart=chart_label(env.release(name))))
-    check_crd_order(preps, env)
+    if planned is None:
+        check_crd_order(preps, env)
     if any(o.state == FAILED for o in outcomes.values()) and not continue_on_error:
         for name in selection.order:
             if name not in outcomes:
@@ -454,7 +461,8 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
                 if stop or len(running) >= max(1, concurrency):
                     continue
                 if all(n in done_names and done_names[n].state in (OK, CHANGED) for n in needs):
-                    job = pool.submit(_deploy_one, target, preps[name][0], report, timeout)
+                    job = pool.submit(_deploy_one, target, preps[name][0], report, timeout,
+                                      planned.releases.get(name) if planned is not None else None)
                     running[job] = (name, time.monotonic())
             if not running:
                 with lock:

@@ -304,6 +304,7 @@ class Planned:
     plan: PlatformPlan
     prepared: dict[str, Prepared] = field(default_factory=dict)
     selection: Any = None  # the libraries' DAG (None when no library is in scope)
+    libraries: libs.Plan | None = None  # the libraries flow's own plan, executed as planned
 
 
 def applications(env: Environment) -> list[Release]:
@@ -322,6 +323,7 @@ def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = N
     prepared: dict[str, Prepared] = {}
     notes: list[str] = []
     selection = None
+    lib_plan = None
     last_step = 0
     if scope in ("all", "libraries"):
         if libs.library_releases(env):
@@ -361,7 +363,7 @@ def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = N
     plan = PlatformPlan(env.name, tuple(entries), tuple(notes))
     if server_dry_run:
         plan = validate_on_server(target, plan, prepared, concurrency=concurrency)
-    return Planned(plan, prepared, selection)
+    return Planned(plan, prepared, selection, lib_plan)
 
 
 def _needs_closure(name: str, needs: Mapping[str, Sequence[str]]) -> set[str]:
@@ -521,7 +523,7 @@ def _libraries(target: Target, planned: Planned, skip: set[str], settle: Callabl
     selection = planned.selection if len(names) == len(planned.selection.order) \
         else libs.order(target.env, only=names)
     recap = libs.deploy(target, selection, concurrency=concurrency, cache_dir=cache_dir, report=report,
-                        timeout=timeout, on_outcome=settle)
+                        timeout=timeout, on_outcome=settle, planned=planned.libraries)
     return bool(recap.failed)
 
 
