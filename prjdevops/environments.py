@@ -92,8 +92,11 @@ class _Field:
 def _type_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {bool: "boolean", int: "integer", str: "string", list: "list", dict: "mapping", type(None): "null"}
-    text = " or ".join(names.get(k, k.__name__) for k in kinds)
-    return text
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def _dns_label(v: Any) -> str | None:
@@ -205,7 +208,7 @@ class _Parser:
             kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
             # bool is an int in Python; keep them apart so `keep: true` is reported.
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                self.problem(full, f"must be a {_type_name(spec.kind)}, got {_type_name(type(value))}")
+                self.problem(full, f"must be {_a(_type_name(spec.kind))}, got {_type_name(type(value))}")
                 continue
             reason = spec.check(value) if spec.check else None
             if reason:

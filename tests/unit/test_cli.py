@@ -103,4 +103,4 @@ def test_bad_set_fails_before_any_cluster_contact(tmp_path: Path) -> None:
     # staging's kubeconfig is $KUBECONFIG, here a file that does not exist: reaching the cluster would fail
     # with a kubeconfig error instead of this one.
     line = _one_error_line(run("stg.diff", "--set", "novalue", tmp_home=tmp_path))
-    assert line == "error: --set 'novalue' does not parse: expected key=value (e.g. image.tag=1.2.3)"
+    assert line == "error: --set for key 'novalue' does not parse: expected key=value (e.g. image.tag=1.2.3)"
