@@ -27,13 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--no-controllers", action="store_true", help="start with every controller off")
     serve.add_argument("--pod-ready-delay", type=float, default=0.2)
     serve.add_argument("--lb-pool", default="198.51.100.0/28")
+    serve.add_argument("--ssa-conflicts", action="store_true",
+                       help="refuse server-side applies that change fields another manager owns (409)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         sb = Sandbox(port=args.port, state_file=args.state, controllers=not args.no_controllers,
-                     pod_ready_delay=args.pod_ready_delay, lb_pool=args.lb_pool, host=args.host).start()
+                     pod_ready_delay=args.pod_ready_delay, lb_pool=args.lb_pool, host=args.host,
+                     ssa_conflicts=args.ssa_conflicts).start()
     except SandboxError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

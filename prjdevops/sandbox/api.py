@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import validation
+from .ownership import Ownership, render
 from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
 from .resources import Registry, ResourceType
 from .store import Obj, Store
@@ -89,6 +90,19 @@ def invalid(rt: ResourceType, name: str, field: str, what: str) -> ApiError:
                              "causes": [{"reason": "FieldValueInvalid", "message": what, "field": field}]})
 
 
+def _okey(rt: ResourceType, ns: str, name: str) -> str:
+    return f"{rt.group}|{rt.plural}|{ns}|{name}"
+
+
+def _apply_conflict(rt: ResourceType, name: str, taken: list[tuple[str, tuple[str, ...]]]) -> ApiError:
+    n = len(taken)
+    listed = "; ".join(f'conflict with "{m}" using {rt.group_version}: {render(p)}' for m, p in taken)
+    return ApiError(409, f"Apply failed with {n} conflict{'s' if n != 1 else ''}: {listed}", reason="Conflict",
+                    details={"name": name, "group": rt.group, "kind": rt.plural,
+                             "causes": [{"reason": "FieldManagerConflict", "field": render(p),
+                                         "message": f'conflict with "{m}"'} for m, p in taken]})
+
+
 def _clone(obj: Obj) -> Obj:
     out: Obj = json.loads(json.dumps(obj))
     return out
@@ -114,6 +128,9 @@ class Api:
         self.registry = registry
         self.store = store
         self.on_change: list[Callable[[], None]] = []
+        # Field ownership is always recorded; conflicts are raised only when ssa_conflicts is on.
+        self.ownership = Ownership()
+        self.ssa_conflicts = False
         # Set by the controllers so synchronous allocation (cluster IPs) happens at create time.
         self.service_allocator: Callable[[Obj], None] | None = None
         self._event_lock = threading.Lock()
@@ -240,7 +257,7 @@ class Api:
 
     def create(self, rt: ResourceType, ns: str, body: Any, *, dry_run: bool = False,
                validate_only: bool = False, field_validation: str | None = None,
-               warnings: list[str] | None = None) -> Obj:
+               warnings: list[str] | None = None, field_manager: str | None = None) -> Obj:
         """POST semantics; returns the stored object."""
         obj = self._check_body(rt, ns, body)
         self.validate_fields(rt, obj, field_validation, warnings)
@@ -278,13 +295,16 @@ class Api:
                 return obj
             self.store.write(rt.key, obj, created=True)
             self._after_write(rt, obj)
-            return self.store.copy(rt.key, ns, name) or _clone(obj)
+            stored = self.store.copy(rt.key, ns, name) or _clone(obj)
+            if field_manager:
+                self.ownership.updated(_okey(rt, ns, name), field_manager, None, stored)
+            return stored
 
     # --- update -----------------------------------------------------------------------------------
 
     def update(self, rt: ResourceType, ns: str, name: str, body: Any, *, subresource: str = "",
                dry_run: bool = False, check_rv: bool = True, field_validation: str | None = None,
-               warnings: list[str] | None = None) -> Obj:
+               warnings: list[str] | None = None, field_manager: str | None = None) -> Obj:
         """PUT semantics (also the tail of PATCH): preconditions, generation, status/spec separation."""
         obj = self._check_body(rt, ns, body, name)
         self.validate_fields(rt, obj, field_validation, warnings)
@@ -298,7 +318,10 @@ class Api:
             if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
             new = self._merge_system(rt, old, obj, subresource)
-            return self._commit(rt, old, new, dry_run=dry_run)
+            result = self._commit(rt, old, new, dry_run=dry_run)
+            if field_manager and not dry_run:
+                self.ownership.updated(_okey(rt, ns, name), field_manager, old, result)
+            return result
 
     def _merge_system(self, rt: ResourceType, old: Obj, obj: Obj, subresource: str) -> Obj:
         """Keep server-owned fields; a write to the main resource cannot change status and vice versa."""
@@ -370,7 +393,6 @@ class Api:
               dry_run: bool = False, field_validation: str | None = None,
               warnings: list[str] | None = None) -> tuple[Obj, bool]:
         """PATCH semantics; returns (object, created). Apply patches create when absent."""
-        del force  # ownership conflicts are not modelled, so force changes nothing
         ct = content_type.split(";")[0].strip().lower()
         is_apply = ct == "application/apply-patch+yaml"
         if is_apply and not field_manager:
@@ -402,10 +424,9 @@ class Api:
                         created = self.create(rt, ns, body, dry_run=dry_run)
                         if not dry_run:
                             self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
+                            self.ownership.applied(_okey(rt, ns, name), field_manager or "", patch, [])
                         return created, True
                     merged = apply(copy.deepcopy(old), patch, prev)
-                    if not dry_run:
-                        self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
                 elif ct == "application/json-patch+json":
                     merged = json_patch(copy.deepcopy(old), patch)
                 elif ct == "application/merge-patch+json":
@@ -426,7 +447,21 @@ class Api:
                 raise ApiError(422, "the patch result is not an object")
             if not is_apply:
                 self.validate_fields(rt, merged, field_validation, warnings)
-            return self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run), False
+            assert old is not None
+            okey = _okey(rt, ns, name)
+            taken: list[tuple[str, tuple[str, ...]]] = []
+            if is_apply and self.ssa_conflicts:
+                taken = self.ownership.conflicts(okey, field_manager or "", old, patch)
+                if taken and not force:
+                    raise _apply_conflict(rt, name, taken)
+            result = self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run)
+            if not dry_run:
+                if is_apply:
+                    self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
+                    self.ownership.applied(okey, field_manager or "", patch, taken)
+                elif field_manager:
+                    self.ownership.updated(okey, field_manager, old, result)
+            return result, False
 
     # --- delete -----------------------------------------------------------------------------------
 
@@ -522,6 +557,7 @@ class Api:
                 self.store.write(rt.key, obj, created=False)
 
     def _after_delete(self, rt: ResourceType, obj: Obj) -> None:
+        self.ownership.forget(_okey(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
         if rt.kind == "CustomResourceDefinition" and rt.group == "apiextensions.k8s.io":
             spec = obj.get("spec") or {}
             key = (str(spec.get("group", "")), str((spec.get("names") or {}).get("plural", "")))

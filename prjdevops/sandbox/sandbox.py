@@ -52,13 +52,17 @@ class Sandbox:
 
     def __init__(self, port: int = 0, state_file: str | os.PathLike[str] | None = None,
                  controllers: bool = True, pod_ready_delay: float = 0.2,
-                 lb_pool: str = "198.51.100.0/28", host: str = "127.0.0.1") -> None:
+                 lb_pool: str = "198.51.100.0/28", host: str = "127.0.0.1",
+                 ssa_conflicts: bool = False) -> None:
         check_loopback(host)
         self.host = host
         self.port = port
         self.registry = Registry()
         self.store = Store(self.registry, Path(state_file) if state_file is not None else None)
         self.api = Api(self.registry, self.store)
+        # Off by default: a real API server refuses an apply (force=false) that changes a field another
+        # manager owns; on here, tests can reproduce e.g. "kubectl scale, then helm upgrade" conflicts.
+        self.api.ssa_conflicts = ssa_conflicts
         self.faults = FaultSet()
         self.controllers = Controllers(self.api, self.faults, pod_ready_delay=pod_ready_delay,
                                        lb_pool=lb_pool, enabled=controllers)

@@ -349,6 +349,10 @@ class Handler(BaseHTTPRequestHandler):
         if method not in ("GET", "HEAD"):
             raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
 
+    def _manager(self, params: dict[str, str]) -> str:
+        """The field manager of an update: ``fieldManager``, else the User-Agent's product (as upstream)."""
+        return (params.get("fieldManager") or self.headers.get("User-Agent", "").split("/")[0])[:128] or "unknown"
+
     def _crd_of(self, rt: ResourceType) -> Obj | None:
         """The CRD that defines ``rt`` (None for built-in kinds)."""
         for crd, _ in self.server.sandbox.store.scan(("apiextensions.k8s.io", "customresourcedefinitions")):
@@ -391,7 +395,7 @@ class Handler(BaseHTTPRequestHandler):
             obj = self._parse(body, self.headers.get("Content-Type", ""))
             warnings: list[str] = []
             created = api.create(rt, ns, obj, dry_run=dry, field_validation=_field_validation(params),
-                                 warnings=warnings)
+                                 warnings=warnings, field_manager=self._manager(params))
             return self._send_obj(201, self._out(rt, created), warnings)
         if method == "DELETE":
             if "deletecollection" not in rt.verbs:
@@ -475,14 +479,16 @@ class Handler(BaseHTTPRequestHandler):
                 sub = ""
             warnings: list[str] = []
             updated = api.update(rt, ns, name, obj, subresource=sub, dry_run=dry,
-                                 field_validation=_field_validation(params), warnings=warnings)
+                                 field_validation=_field_validation(params), warnings=warnings,
+                                 field_manager=self._manager(params))
             return self._send_obj(200, self._out(rt, updated), warnings)
         if method == "PATCH":
             ctype = self.headers.get("Content-Type", "")
             patch = self._parse(body, ctype, patch=True)
             warnings = []
+            is_apply = ctype.split(";")[0].strip().lower() == "application/apply-patch+yaml"
             obj, created = api.patch(rt, ns, name, ctype, patch, subresource=sub,
-                                     field_manager=params.get("fieldManager"),
+                                     field_manager=params.get("fieldManager") if is_apply else self._manager(params),
                                      force=params.get("force") == "true", dry_run=dry,
                                      field_validation=_field_validation(params), warnings=warnings)
             return self._send_obj(201 if created else 200, self._out(rt, obj), warnings)
@@ -547,7 +553,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
                                 f"{replicas}: must be greater than or equal to 0")
         obj.setdefault("spec", {})["replicas"] = replicas
-        updated = api.update(rt, ns, name, obj, check_rv=False)
+        updated = api.update(rt, ns, name, obj, check_rv=False, field_manager=self._manager(params))
         return self._send_obj(200, scale_of(updated))
 
     # --- watch ----------------------------------------------------------------------------------
