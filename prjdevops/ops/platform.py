@@ -26,7 +26,7 @@ from prjdevops import guards
 from prjdevops.adapters.kube import read_context
 from prjdevops.environments import project_root
 from prjdevops.errors import ConfigError, DeployError
-from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
+from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops import libraries as libs
 from prjdevops.ops import production
@@ -131,8 +131,13 @@ class PlatformPlan:
         out.extend(f"note: {n}" for n in self.notes)
         if diffs:
             for e in self.entries:
-                if e.diffs:
-                    out.append(f"--- {e.name} ({e.action}) ---")
+                if not e.diffs:
+                    continue
+                out.append(f"--- {e.name} ({e.action}) ---")
+                if e.action == INSTALL:
+                    # a first install is every object added: name them; the full manifests are in --json
+                    out.extend(f"  add     {key_text(d.key)}" for d in e.diffs)
+                else:
                     out.extend(d.diff.rstrip("\n") for d in e.diffs)
         return out
 
