@@ -6,22 +6,16 @@ Run: ``.venv/bin/python bench/sandbox.py [--requests 200]``. Targets: < 5 ms med
 
 from __future__ import annotations
 
-import sys
+import argparse
+import statistics
+import tempfile
+import time
 from pathlib import Path
 
-# Running `python bench/sandbox.py` puts bench/ first on sys.path, where a sibling module could shadow
-# the standard library (bench/platform.py shadows `platform`): this script imports no siblings.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import helm_python as helm
+from kubernetes import client, config
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import helm_python as helm  # noqa: E402
-from kubernetes import client, config  # noqa: E402
-
-from prjdevops.sandbox import Sandbox  # noqa: E402
+from prjdevops.sandbox import Sandbox
 
 CHART_TEMPLATES = """\
 apiVersion: v1

@@ -11,7 +11,7 @@ Helm SDK calls.
 
 Charts are pulled once before anything is timed (pulls are not what is measured).
 
-Run: ``.venv/bin/python bench/platform.py [--releases 30] [--installs 10] [--profile]``
+Run: ``.venv/bin/python bench/whole_platform.py [--releases 30] [--installs 10] [--profile]``
 """
 
 # ruff: noqa: E402  (sys.path is fixed before the imports, see below)
