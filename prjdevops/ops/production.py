@@ -99,11 +99,14 @@ def _rollback(target: Target, prep: Prepared, revision: int, *, before: ReleaseI
               report: Reporter) -> ReleaseInfo:
     """``helm rollback`` to ``revision``; a transient API failure is handled like an upgrade's."""
     rel = prep.release
+    wanted = target.helm.status(rel.name, namespace=rel.namespace, revision=revision)
+    objects = parse_manifest(wanted.manifest if wanted else "", rel.namespace)
     return apply_with_recovery(
         target, rel, "rollback",
         lambda: target.helm.rollback(rel.name, revision=revision, namespace=rel.namespace,
                                      timeout=target.env.guards.rollback_timeout),
-        before=before, report=report)
+        before=before, report=report, locked=target.env.guards.lock,
+        healthy=(lambda: snapshot(target.kube, objects, rel.namespace).healthy) if objects else None)
 
 
 def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: Reporter = _quiet,
@@ -143,7 +146,7 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: R
                 report(f"backup of revision {record.revision} written to {record.path}")
         try:
             result = deploy(target, prep, timeout=timeout or env.guards.health_timeout, report=report,
-                            description=f"prjdevops deploy to {env.name}")
+                            description=f"prjdevops deploy to {env.name}", locked=env.guards.lock)
             failed = gate(target, prep) if gate else []
             if failed:
                 raise HealthCheckFailed(f"post-deploy checks failed: {'; '.join(failed)}")
@@ -273,7 +276,7 @@ def restore(target: Target, prep: Prepared, name: str, *, io: Interaction, repor
     with lock:
         if env.backup.enabled:
             backups.take(target.helm, env, rel, reason=f"before restore of {name}", redactor=prep.redactor)
-        deploy(target, restored, timeout=env.guards.health_timeout, report=report,
+        deploy(target, restored, timeout=env.guards.health_timeout, report=report, locked=env.guards.lock,
                description=f"prjdevops restore of backup {name}")
     live = target.helm.status(rel.name, namespace=rel.namespace)
     left = diff_objects(parse_manifest(manifest, rel.namespace),

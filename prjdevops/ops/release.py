@@ -6,6 +6,8 @@ prints by itself and tests can capture every line.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 import threading
 import time
@@ -259,7 +261,7 @@ def stuck_message(snap: HealthSnapshot) -> str:
 def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[[], ReleaseInfo], *,
                         before: ReleaseInfo | None, report: Reporter = _quiet,
                         stopped: Callable[[], bool] = lambda: False,
-                        healthy: Callable[[], bool] | None = None) -> ReleaseInfo:
+                        healthy: Callable[[], bool] | None = None, locked: bool = False) -> ReleaseInfo:
     """Run a Helm write (``do``: upgrade-or-install, rollback); after a transient API failure (429/5xx, no
     connection) look at the release before anything else, never repeating the write blindly:
 
@@ -267,15 +269,21 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
     * no new revision, or a new one ``failed``: Helm recorded nothing or a failed attempt; a Helm upgrade or
       rollback applies the whole desired state again (it is declarative), so it is tried again, with the
       Kubernetes adapter's bounded backoff and total time cap;
-    * a new revision left ``pending-*``: Helm could not record the outcome; another write would be refused
-      ("another operation is in progress"), so stop and say how to recover.
+    * a new revision left ``pending-*``: Helm could not record the outcome, and another write would be refused
+      ("another operation is in progress"). With ``locked`` (the caller holds the environment's deploy Lease, so
+      no other run is writing this release and the pending revision is our own, finished attempt) it is rolled
+      back to the last deployed revision, as ``--recover`` does, and the write is tried again; otherwise stop and
+      say how to recover.
 
     Helm's ``watcher`` wait does not resume a watch that failed: it reports the resources' status ``Unknown``
     (at once, or when its timeout ends). When ``healthy`` (the flow's own polling reads) says the workloads are
     ready, such a verdict is the lost watch, not the workloads, and is handled like a transient failure too.
     Anything else (a real refusal, a wait that timed out on workloads that are not ready) is raised as it is.
     """
-    policy = target.kube.retry
+    # One Helm action is some 40 API requests, none of which Helm's own client retries (client-go only retries an
+    # answer carrying Retry-After): it gets more attempts and time than a single request does, still bounded.
+    base = target.kube.retry
+    policy = dataclasses.replace(base, attempts=base.attempts * 3, total=base.total * 4)
     started = time.monotonic()
     attempt = 0
     while True:
@@ -293,6 +301,21 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
                 report(f"  {rel.name}: helm {action} hit a transient API error ({err.detail[:80]}) but revision "
                        f"{now.revision} is deployed: done")
                 return now
+            if new and now is not None and now.status in PENDING and locked:
+                good = [h for h in target.helm.history(rel.name, namespace=rel.namespace)
+                        if h.status in ("deployed", "superseded") and h.revision < now.revision]
+                last_good = good[-1].revision if good else 0
+                if good and attempt < policy.attempts and time.monotonic() - started + wait <= policy.total:
+                    report(f"  {rel.name}: helm {action} hit a transient API error ({err.detail[:80]}) and left "
+                           f"revision {now.revision} {now.status}: rolling back to revision {last_good}, "
+                           "then trying again")
+                    before = apply_with_recovery(
+                        target, rel, "rollback", functools.partial(
+                            target.helm.rollback, rel.name, revision=last_good, namespace=rel.namespace,
+                            timeout=target.env.guards.rollback_timeout),
+                        before=now, report=report, stopped=stopped, locked=False)
+                    time.sleep(wait)
+                    continue
             if new and now is not None and now.status in PENDING:
                 raise HelmOperationError(
                     action, rel.name, rel.namespace,
@@ -357,7 +380,7 @@ def hosts_of(objects: Iterable[dict[str, Any]]) -> list[str]:
 
 
 def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | None = None,
-           report: Reporter = _quiet, description: str | None = None) -> DeployResult:
+           report: Reporter = _quiet, description: str | None = None, locked: bool = False) -> DeployResult:
     """``helm upgrade --install`` of one release; with ``wait`` Helm's watcher waits while we show progress."""
     rel = prep.release
     timeout = timeout or rel.timeout
@@ -380,7 +403,7 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
                     rel.chart, rel.name, prep.values.values, namespace=rel.namespace, wait=wait_mode,
                     timeout=timeout, description=description, chart_version=rel.version, repo_url=rel.repo,
                     cancel=cancel),
-                before=before, report=report, stopped=interrupted.is_set,
+                before=before, report=report, stopped=interrupted.is_set, locked=locked,
                 healthy=(lambda: snapshot(target.kube, objects, rel.namespace).healthy) if objects else None)
         except BaseException as e:  # re-raised in the caller's thread below
             result["error"] = e
