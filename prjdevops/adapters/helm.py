@@ -233,6 +233,7 @@ class HelmClient:
         self.namespace = namespace
         self._configs: dict[str, helm_python.Config] = {}
         self._retired: list[helm_python.Config] = []
+        self._busy = 0  # actions in flight on this client's handles
         self._guard = threading.Lock()
         from prjdevops.adapters.kube import RetryPolicy
 
@@ -273,11 +274,21 @@ class HelmClient:
     def reset(self, namespace: str) -> None:
         """Start the namespace's next action on a fresh handle: Helm's clients cache a failed discovery or
         OpenAPI download ("failed to download openapi") and would fail every later write the same way. The old
-        handle may still be in use by another thread, so it is only closed with the client."""
+        handle may still be in use by another thread: it is closed once no action is in flight (a long-running
+        process such as the soak would otherwise keep every retired handle's clients and caches)."""
         with self._guard:
             cfg = self._configs.pop(namespace, None)
             if cfg is not None:
                 self._retired.append(cfg)
+        self._close_retired()
+
+    def _close_retired(self) -> None:
+        with self._guard:
+            if self._busy:
+                return
+            retired, self._retired = self._retired, []
+        for cfg in retired:
+            cfg.close()
 
     def close(self) -> None:
         with self._guard:
@@ -298,6 +309,8 @@ class HelmClient:
         key = (namespace, release)
         with _release_locks_guard:
             lock = _release_locks.setdefault(key, threading.Lock())
+        with self._guard:
+            self._busy += 1
         with lock:
             try:
                 yield
@@ -306,6 +319,10 @@ class HelmClient:
             except helm.HelmError as e:
                 raise HelmOperationError(action, release, namespace, _clean(str(e)),
                                          hint=_hint_for(str(e))) from e
+            finally:
+                with self._guard:
+                    self._busy -= 1
+                self._close_retired()
 
     # --- reads ------------------------------------------------------------------------------------
 
