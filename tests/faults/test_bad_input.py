@@ -1,6 +1,6 @@
 """Hostile and broken input through the real CLI: every case is one clear line on stderr, exit 1, no traceback, and
-nothing written outside the project's folders (the run's HOME and temporary folder stay empty, the repository's
-work tree unchanged, no shell ever runs what a value says)."""
+nothing written outside the project's folders (the run's HOME and temporary folder stay empty, nothing new in the
+repository — backups/, reports/, .prjdevops/ included — and no shell ever runs what a value says)."""
 
 from __future__ import annotations
 
@@ -30,9 +30,20 @@ VALUES = {
 }
 
 
-def git_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True,
-                          text=True, check=True).stdout
+# Where people edit while the suite runs (a shared work tree): not where the tool writes.
+SOURCES = {".git", ".venv", "tests", "prjdevops", "cli", "docs", "bench", "verify", "__pycache__", ".pytest_cache",
+           ".mypy_cache", ".ruff_cache"}
+
+
+def repo_files() -> set[str]:
+    """Files of the repository outside its source folders (backups/, reports/, .prjdevops/, the root...)."""
+    found: set[str] = set()
+    for path in REPO.iterdir():
+        if path.name in SOURCES:
+            continue
+        found |= {str(p.relative_to(REPO)) for p in ([path] if path.is_file() else path.rglob("*"))
+                  if "__pycache__" not in p.parts}
+    return found
 
 
 @pytest.fixture
@@ -43,7 +54,7 @@ def jail(tmp_path: Path, kubeconfig: Path, sandbox: Any) -> dict[str, Any]:
     home, tmp = tmp_path / "home", tmp_path / "tmp"
     home.mkdir()
     tmp.mkdir()
-    return {"envs": envs, "home": home, "tmp": tmp, "git": git_status(), "dir": tmp_path}
+    return {"envs": envs, "home": home, "tmp": tmp, "files": repo_files(), "dir": tmp_path}
 
 
 def run(jail: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,7 +64,7 @@ def run(jail: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
 def nothing_written(jail: dict[str, Any]) -> None:
     assert list(jail["home"].rglob("*")) == [], "nothing in HOME"
     assert list(jail["tmp"].rglob("*")) == [], "nothing left in the temporary folder"
-    assert git_status() == jail["git"], "the repository's work tree is unchanged"
+    assert repo_files() - jail["files"] == set(), "nothing new in the repository outside its source folders"
     assert not Path("/tmp/prjdevops-pwned").exists()
 
 
