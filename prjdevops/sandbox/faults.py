@@ -14,7 +14,7 @@ from prjdevops.errors import SandboxError
 
 from .selectors import LabelSelector
 
-KINDS = ("latency", "error", "conflict", "never_ready", "crash_loop", "image_pull")
+KINDS = ("latency", "error", "conflict", "never_ready", "crash_loop", "image_pull", "watch_drop")
 POD_KINDS = ("never_ready", "crash_loop", "image_pull")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -30,6 +30,8 @@ class Fault:
       ``label_selector`` run but never pass readiness.
     * ``crash_loop``: the same pods crash-loop (waiting CrashLoopBackOff, restartCount grows).
     * ``image_pull``: the same pods stay Pending with ErrImagePull/ImagePullBackOff.
+    * ``watch_drop``: watches matching ``path`` are cut ``seconds`` after they opened (the connection closes
+      mid-stream, without the end of the chunked body, as when a load balancer or the API server drops it).
 
     ``count`` limits how many times a request fault fires (None = until removed).
     """
@@ -143,6 +145,22 @@ class FaultSet:
                         del self._left[fid]
                         del self._faults[fid]
         return fired
+
+    def watch_drop(self, path: str) -> float | None:
+        """Seconds after which a watch on ``path`` is cut, when a watch_drop fault fires (its count is consumed)."""
+        if not self._faults:
+            return None
+        with self._lock:
+            for fid, f in list(self._faults.items()):
+                if f.kind != "watch_drop" or not f.matches_request("GET", path):
+                    continue
+                if fid in self._left:
+                    self._left[fid] -= 1
+                    if self._left[fid] <= 0:
+                        del self._left[fid]
+                        del self._faults[fid]
+                return f.seconds
+        return None
 
     def pod_fault(self, pod: dict[str, Any]) -> Fault | None:
         """The never_ready/crash_loop/image_pull fault that applies to a pod, if any."""

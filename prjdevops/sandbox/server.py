@@ -627,8 +627,15 @@ class Handler(BaseHTTPRequestHandler):
                 bookmark(start, initial_end=True)
             deadline = time.monotonic() + timeout
             last_emit = time.monotonic()
+            drop = self.server.sandbox.faults.watch_drop(urlsplit(self.path).path)
+            drop_at = None if drop is None else time.monotonic() + drop
             while not self.server.stopping.is_set():
+                if drop_at is not None and time.monotonic() >= drop_at:
+                    self.close_connection = True
+                    return  # cut mid-stream: no end of the chunked body
                 left = deadline - time.monotonic()
+                if drop_at is not None:
+                    left = min(left, max(0.01, drop_at - time.monotonic()))
                 if left <= 0:
                     break
                 try:
