@@ -4,9 +4,10 @@ error, that the release is left recoverable, that backups verify, and that the d
 API vanished before it could be deleted, expiring).
 
 Where the product watches: it does not. Its own readiness wait polls (``ops/release.wait_healthy``, each read
-retried by the Kubernetes adapter); Helm's ``watcher`` wait is client-go's (informers re-list and resume from
-the last resourceVersion by themselves). A dropped stream therefore reaches the product as failed or slow reads,
-which the 5xx and API-disappears cases exercise.
+retried by the Kubernetes adapter); the watches are Helm's ``watcher`` wait, client-go reflectors that watch again
+from the last resourceVersion (or list again) when a stream drops: the watch-drop case cuts every stream and the
+deploy still succeeds. What Helm's watcher does not survive is a failed *list* (status Unknown): the 5xx cases
+cover the flow's answer to that.
 """
 
 from __future__ import annotations
@@ -106,6 +107,25 @@ def test_staging_deploy_under_5xx_share(fenv: Path, sandbox: Any) -> None:
     out = cli(["stg.deploy", "--env", "fstg"], fenv)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"^revision +\d+ \(deployed\)$", out.stdout, re.M), out.stdout
+
+
+# --- watch streams that drop -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("drops", [3, None])  # the first 3 watches cut after 0.2 s, or every watch at once
+def test_dropped_watch_streams(fenv: Path, prod: release.Target, sandbox: Any, drops: int | None) -> None:
+    first_deploy(fenv)
+    sandbox.faults.add(Fault(kind="watch_drop", seconds=0.0 if drops is None else 0.2, count=drops))
+    sandbox.faults.add(Fault(kind="latency", seconds=0.3, path="/replicasets", count=2))  # keep a watch waiting
+    out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+    if drops is None:  # the streams were cut, and Helm's client-go reflectors watched again (from the last
+        assert "Unexpected watch close" in out.stderr  # resourceVersion, or by listing again)
+    sandbox.faults.clear()
+    assert history(prod)[-1] == "deployed"
+    assert "1.4.3" in prod.helm.get_manifest("plate-web", namespace="plate-web")
+    backups_intact(prod, at_least=1)
+    lock_free_or_expiring(prod)
 
 
 # --- write conflicts -----------------------------------------------------------------------------------------
