@@ -34,8 +34,8 @@ TRANSIENT = re.compile(r"\b(429|500|502|503|504)\b|too many requests|toomanyrequ
                        r"server is currently unable|internal ?error|connection refused|connection reset|"
                        r"unexpected eof|\beof\b|broken pipe|i/o timeout|http2: client connection lost|"
                        r"an error on the server|cluster unreachable|"
-                       # Helm's watcher wait does not resume a watch or list that failed: it ends at once with
-                       # the resources' status Unknown (a real timeout says InProgress and "context deadline").
+                       # Helm's watcher wait re-watches a dropped stream, but a list answered 5xx ends it at once
+                       # with the resources' status Unknown (a real timeout says InProgress and "context deadline").
                        r"not ready\. status: unknown", re.I)
 T = TypeVar("T")
 

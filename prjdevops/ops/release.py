@@ -275,9 +275,9 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
       back to the last deployed revision, as ``--recover`` does, and the write is tried again; otherwise stop and
       say how to recover.
 
-    Helm's ``watcher`` wait does not resume a watch that failed: it reports the resources' status ``Unknown``
-    (at once, or when its timeout ends). When ``healthy`` (the flow's own polling reads) says the workloads are
-    ready, such a verdict is the lost watch, not the workloads, and is handled like a transient failure too.
+    Helm's ``watcher`` wait watches again when a stream drops, but a *list* answered 5xx leaves a resource's status
+    ``Unknown`` (at once, or when its timeout ends). When ``healthy`` (the flow's own polling reads) says the
+    workloads are ready, such a verdict is the lost view, not the workloads, and is handled as transient too.
     Anything else (a real refusal, a wait that timed out on workloads that are not ready) is raised as it is.
     """
     # One Helm action is some 40 API requests, none of which Helm's own client retries (client-go only retries an
