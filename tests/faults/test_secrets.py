@@ -15,7 +15,7 @@ import pytest
 
 from prjdevops.sandbox import Fault
 from tests.faults.conftest import APP, cli, interrupt, prod_env, start_cli, wait_for_status
-from tests.integration.conftest import write_env
+from tests.integration.conftest import REPO, write_env
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +105,8 @@ def test_planted_secrets_appear_in_no_output_or_readable_file(senv: tuple[Path, 
     for p in written:
         if p.name in PRIVATE:
             assert p.stat().st_mode & 0o077 == 0, p  # the real values: owner-only
+    # and nothing the tool keeps in the project (run state, reports, logs, caches) holds them either
+    for folder in (REPO / ".prjdevops", REPO / "reports"):
+        for p in (folder.rglob("*") if folder.is_dir() else []):
+            if p.is_file() and p.stat().st_size < 5_000_000:
+                assert not leaks(p.read_text(errors="replace")), p
