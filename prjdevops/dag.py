@@ -93,6 +93,18 @@ def find_cycles(needs: Mapping[str, Iterable[str]]) -> list[list[str]]:
     return cycles
 
 
+def transitive_needs(name: str, needs: Mapping[str, Iterable[str]]) -> set[str]:
+    """Everything ``name`` needs, directly or through other releases."""
+    seen: set[str] = set()
+    stack = list(needs.get(name, ()))
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(needs.get(n, ()))
+    return seen
+
+
 def cycle_text(cycle: Sequence[str]) -> str:
     """``a -> b -> a``: how a cycle is spelled in errors."""
     return " -> ".join(cycle)

@@ -125,26 +125,24 @@ def _redact_value(message: str, expression: str) -> str:
     return message.replace(value, "***") if len(value) >= 3 else message
 
 
-def load_chart_metadata(chart_dir: Path) -> dict[str, Any]:
-    """The chart's Chart.yaml as Helm reads it."""
+def _chart_attr(chart_dir: Path, attr: str) -> dict[str, Any]:
     helm = _helm()
     try:
         with helm.Chart.load(chart_dir) as chart:
-            meta: dict[str, Any] = chart.metadata
-            return meta
+            data: dict[str, Any] = getattr(chart, attr)
+            return data
     except helm.HelmError as e:
         raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+
+def load_chart_metadata(chart_dir: Path) -> dict[str, Any]:
+    """The chart's Chart.yaml as Helm reads it."""
+    return _chart_attr(chart_dir, "metadata")
 
 
 def chart_defaults(chart_dir: Path) -> dict[str, Any]:
     """The chart's own ``values.yaml`` as Helm reads it."""
-    helm = _helm()
-    try:
-        with helm.Chart.load(chart_dir) as chart:
-            values: dict[str, Any] = chart.values
-            return values
-    except helm.HelmError as e:
-        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+    return _chart_attr(chart_dir, "values")
 
 
 def lint(chart_dir: Path, values: Mapping[str, Any] | None = None, *, strict: bool = True,

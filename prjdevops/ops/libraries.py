@@ -271,19 +271,9 @@ def crd_problems(uses: Mapping[str, set[tuple[str, str]]], provides: Mapping[str
 
     ``uses``/``provides`` map release -> {(group, kind)}; ``needs`` is every release's direct needs (pure).
     """
-    def closure(name: str) -> set[str]:
-        seen: set[str] = set()
-        stack = list(needs.get(name, ()))
-        while stack:
-            n = stack.pop()
-            if n not in seen:
-                seen.add(n)
-                stack.extend(needs.get(n, ()))
-        return seen
-
     out = []
     for name in sorted(uses):
-        before = closure(name)
+        before = dagmod.transitive_needs(name, needs)
         for group, kind in sorted(uses[name]):
             owners = sorted(o for o, kinds in provides.items() if (group, kind) in kinds and o != name)
             if owners and not set(owners) & before:

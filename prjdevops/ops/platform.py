@@ -24,6 +24,7 @@ from typing import Any
 from prjdevops import backup as backups
 from prjdevops import guards
 from prjdevops.adapters.kube import read_context
+from prjdevops.dag import transitive_needs
 from prjdevops.environments import project_root
 from prjdevops.errors import ConfigError, DeployError
 from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manifest
@@ -371,17 +372,6 @@ def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = N
     return Planned(plan, prepared, selection, lib_plan)
 
 
-def _needs_closure(name: str, needs: Mapping[str, Sequence[str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(needs.get(name, ()))
-    while stack:
-        n = stack.pop()
-        if n not in seen:
-            seen.add(n)
-            stack.extend(needs.get(n, ()))
-    return seen
-
-
 def validate_on_server(target: Target, plan: PlatformPlan, prepared: Mapping[str, Prepared], *,
                        concurrency: int = 4) -> PlatformPlan:
     """Each change goes through Helm's server-side dry run: the API server validates every object (nothing is
@@ -392,7 +382,7 @@ def validate_on_server(target: Target, plan: PlatformPlan, prepared: Mapping[str
     def one(e: PlanEntry) -> PlanEntry:
         if e.action not in (INSTALL, UPGRADE) or e.name not in prepared:
             return e
-        pending = sorted(_needs_closure(e.name, needs) & installing)
+        pending = sorted(transitive_needs(e.name, needs) & installing)
         if pending:
             more = f" (+{len(pending) - 1})" if len(pending) > 1 else ""
             return dataclasses.replace(e, validation=f"not validated: needs {pending[0]}{more}, installed by "
