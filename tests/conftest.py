@@ -39,3 +39,14 @@ def api_client(kubeconfig: Path) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The stand-in library charts, packaged by real Helm and served as a chart repository on 127.0.0.1."""
+    from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
+
+    folder = tmp_path_factory.mktemp("standins")
+    build_repository(standin_sources(), folder)
+    with ChartRepository(folder) as r:
+        yield r

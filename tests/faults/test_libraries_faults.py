@@ -4,14 +4,13 @@ environment's guards on (deploy Lease), 5xx answers on the way, then a library w
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
+from prjdevops.chartrepo import ChartRepository
 from prjdevops.environments import load_environment
 from prjdevops.ops import release
 from prjdevops.sandbox import Fault
@@ -20,13 +19,6 @@ from tests.integration.test_libraries import make_env
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartRepository]:
-    folder = tmp_path_factory.mktemp("standins")
-    build_repository(standin_sources(), folder)
-    with ChartRepository(folder) as r:
-        yield r
 
 
 @pytest.fixture

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from prjdevops.adapters.helm import pull_chart
-from prjdevops.chartrepo import ChartRepository, answers, build_repository, serve_standins, standin_sources
+from prjdevops.chartrepo import ChartRepository, answers, serve_standins
 from prjdevops.errors import ChartSourceError, ConfigError
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartRepository]:
-    folder = tmp_path_factory.mktemp("repo")
-    build_repository(standin_sources(), folder)
-    with ChartRepository(folder) as r:
-        yield r
 
 
 def _free_port() -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
+from prjdevops.chartrepo import ChartRepository
 from prjdevops.environments import load_environment, project_root
 from prjdevops.ops import libraries as ops
 from prjdevops.ops.release import Target, connect
@@ -26,13 +26,6 @@ pytestmark = pytest.mark.integration
 TIER1 = ["cert-manager", "metallb", "cluster-issuer", "metallb-config"]
 TIER2 = ["argo-cd", "harbor", "jenkins"]
 
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartRepository]:
-    folder = tmp_path_factory.mktemp("standins")
-    build_repository(standin_sources(), folder)
-    with ChartRepository(folder) as r:
-        yield r
 
 
 def make_env(tmp_path: Path, kubeconfig: Path, mirror: str, overrides: dict[str, Any] | None = None) -> Path:

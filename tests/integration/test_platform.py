@@ -7,14 +7,13 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
+from prjdevops.chartrepo import ChartRepository
 from prjdevops.environments import load_environment, project_root
 from prjdevops.ops.lock import LEASE_NAMESPACE, lease_name
 from prjdevops.ops.release import Target, connect
@@ -28,13 +27,6 @@ SMALL = {"harbor": {"enabled": False}, "argo-cd": {"enabled": False}}  # fewer r
 APP = {"name": "plate-web", "chart": "helm/applications/plate-web", "namespace": "plate-web",
        "values": ["values-stg.yaml"], "timeout": 30}
 
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartRepository]:
-    folder = tmp_path_factory.mktemp("standins")
-    build_repository(standin_sources(), folder)
-    with ChartRepository(folder) as r:
-        yield r
 
 
 def project(tmp_path: Path, kubeconfig: Path, mirror: str, name: str = "staging", *,
