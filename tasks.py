@@ -1,4 +1,4 @@
-"""Invoke entry point: assembles the task collections of ``cli/`` (thin tasks over the ``prjdevops`` library).
+"""Invoke entry point: assembles the task collections of ``tasks/`` (thin tasks over the ``prjdevops`` library).
 
 Heavy libraries (Helm's native library, the Kubernetes client) are imported inside the tasks so
 ``invoke --list`` stays fast.
@@ -6,15 +6,23 @@ Heavy libraries (Helm's native library, the Kubernetes client) are imported insi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke import Collection
 
-from cli import app, argocd, deploy, envs, libraries, nodes, sandbox, verify
+# Why: Invoke imports this file as the module ``tasks``, and the task modules live in the folder ``tasks/`` beside
+# it. The folder has no ``__init__.py`` (a package would shadow this file: Python prefers a package to a module of
+# the same name, a module to a bare folder), and giving this module a ``__path__`` makes it the package of that
+# folder, so ``tasks.stg`` & co. import as ordinary submodules.
+__path__ = [str(Path(__file__).with_name("tasks"))]
+
+from tasks import argocd, deploy, envs, libraries, nodes, prod, sandbox, stg, verify
 
 ns = Collection()
 # Also in invoke.yaml: one function registered in two namespaces must run each time it is named.
 ns.configure({"tasks": {"dedupe": False}})
-for coll in (sandbox.ns, envs.ns, app.stg, app.prod, libraries.ns, nodes.ns, argocd.ns):
+for coll in (sandbox.ns, envs.ns, stg.ns, prod.ns, libraries.ns, nodes.ns, argocd.ns):
     ns.add_collection(coll)
-# a root-level task (no collection is named verify, so `invoke verify` is unambiguous)
+# root-level tasks (no collection is named verify or deploy, so `invoke verify` and `invoke deploy` are unambiguous)
 ns.add_task(verify.verify, "verify")
-ns.add_task(deploy.deploy, "deploy")  # the whole platform (no collection is named deploy)
+ns.add_task(deploy.deploy, "deploy")

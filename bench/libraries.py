@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
+from kubesandbox import Fault, Sandbox
 from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
 from prjdevops.environments import load_environment
 from prjdevops.ops import libraries as ops
 from prjdevops.ops.release import connect
-from prjdevops.sandbox import Fault, Sandbox
 
 
 def run_once(work: Path, repo_url: str, *, releases: int, concurrency: int, latency: float) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 import helm_python as helm
 from kubernetes import client, config
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 
 CHART_TEMPLATES = """\
 apiVersion: v1

@@ -30,11 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO))
 
+from kubesandbox import lifecycle  # noqa: E402
 from prjdevops import backup as backups  # noqa: E402
 from prjdevops.environments import load_environment  # noqa: E402
 from prjdevops.errors import DeployError  # noqa: E402
 from prjdevops.ops import production, release  # noqa: E402
-from prjdevops.sandbox import lifecycle  # noqa: E402
 
 
 def rss_mib() -> float:

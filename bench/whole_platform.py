@@ -37,13 +37,13 @@ from typing import Any
 
 import yaml
 
+from kubesandbox import Sandbox, lifecycle
 from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
 from prjdevops.environments import load_environment, project_root
 from prjdevops.ops import libraries as libs
 from prjdevops.ops import platform
 from prjdevops.ops.production import Interaction
 from prjdevops.ops.release import connect
-from prjdevops.sandbox import Sandbox, lifecycle
 
 CHARTS = [("jenkins", "5.7.21"), ("argo-cd", "7.7.11"), ("metallb", "0.14.9"), ("harbor", "24.1.2")]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 
 # Tests never reach a real cluster: the Kubernetes and Helm adapters refuse any API server that is not on this
 # machine (subprocesses such as the `invoke` CLI inherit this).

@@ -39,7 +39,7 @@ def ensure_cluster(env: Environment, settings: Settings, report: Reporter = _qui
     """Start the sandbox for a sandbox-backed environment whose API server is not running."""
     if not env.cluster.sandbox:
         return
-    from prjdevops.sandbox import lifecycle
+    from kubesandbox import lifecycle
 
     home = settings.sandbox_dir()
     if env.cluster.kubeconfig is not None and env.cluster.kubeconfig.parent != home:

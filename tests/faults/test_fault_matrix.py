@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from kubesandbox import Fault
 from prjdevops.ops import release
 from prjdevops.ops.lock import LEASE_NAMESPACE, lease_name
-from prjdevops.sandbox import Fault
 from tests.faults.conftest import (
     backups_intact,
     cli,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from kubesandbox import Fault
 from prjdevops.chartrepo import ChartRepository
 from prjdevops.environments import load_environment
 from prjdevops.ops import release
-from prjdevops.sandbox import Fault
 from tests.faults.conftest import cli, lock_free_or_expiring, one_line_error
 from tests.integration.test_libraries import make_env
 

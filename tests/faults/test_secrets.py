@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from prjdevops.sandbox import Fault
+from kubesandbox import Fault
 from tests.faults.conftest import APP, cli, interrupt, prod_env, start_cli, wait_for_status
 from tests.integration.conftest import REPO, write_env
 

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client, watch
 from urllib3.exceptions import ProtocolError
 
-from prjdevops.sandbox import Fault
+from kubesandbox import Fault
 
 
 def test_cut_watch_resumed_from_last_resource_version_misses_nothing(sandbox: Any, api_client: Any) -> None:

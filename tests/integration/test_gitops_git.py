@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from kubesandbox import write_kubeconfig
 from prjdevops.adapters.git import Git
 from prjdevops.errors import GitError, GuardRefused
 from prjdevops.ops import gitops
 from prjdevops.ops.production import Interaction
-from prjdevops.sandbox import write_kubeconfig
 from tests.integration.test_argocd import Project, commit_all, git, make_project
 
 YES = Interaction(yes=True)

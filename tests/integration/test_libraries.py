@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+from kubesandbox import Fault, Sandbox
 from prjdevops.chartrepo import ChartRepository
 from prjdevops.environments import load_environment, project_root
 from prjdevops.ops import libraries as ops
 from prjdevops.ops.release import Target, connect
-from prjdevops.sandbox import Fault, Sandbox
 from tests.integration.conftest import invoke
 
 pytestmark = pytest.mark.integration

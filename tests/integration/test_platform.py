@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from kubesandbox import Fault, Sandbox
 from prjdevops.chartrepo import ChartRepository
 from prjdevops.environments import load_environment, project_root
 from prjdevops.ops.lock import LEASE_NAMESPACE, lease_name
 from prjdevops.ops.release import Target, connect
-from prjdevops.sandbox import Fault, Sandbox
 from tests.integration.conftest import invoke
 
 pytestmark = pytest.mark.integration

@@ -137,7 +137,7 @@ def test_stale_lock_is_taken_over_and_released(prod: Any) -> None:
 
 
 def test_never_ready_upgrade_rolls_back_and_verifies(prod: Any, sandbox: Any) -> None:
-    from prjdevops.sandbox import Fault
+    from kubesandbox import Fault
 
     production.guarded_deploy(prod, prepare(prod), io=YES)
     sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web",
@@ -200,7 +200,7 @@ def test_unwritable_backup_folder_fails_before_any_change(env_dir: Path, kubecon
 
 
 def test_ctrl_c_mid_upgrade_leaves_release_recoverable(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
-    from prjdevops.sandbox import Fault
+    from kubesandbox import Fault
 
     env = prod_env(env_dir, kubeconfig, sandbox, health_timeout=60)
     with release.connect(env) as target:

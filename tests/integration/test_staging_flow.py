@@ -67,7 +67,7 @@ def test_delete_is_idempotent(target: Any) -> None:
 
 
 def test_never_ready_pods_fail_with_pod_names(target: Any, sandbox: Any) -> None:
-    from prjdevops.sandbox import Fault
+    from kubesandbox import Fault
 
     sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web", name_prefix="plate-web"))
     prep = ops.prepare(target.env, "plate-web")
@@ -135,7 +135,7 @@ def test_cli_deploy_status_diff_delete(env_dir: Path) -> None:
 
 
 def test_cli_timeout_exits_nonzero_naming_stuck_pods(env_dir: Path, sandbox: Any) -> None:
-    from prjdevops.sandbox import Fault
+    from kubesandbox import Fault
 
     sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web", name_prefix="plate-web"))
     out = invoke(["stg.deploy", "--env", "itest", "--timeout", "3"], env_dir)

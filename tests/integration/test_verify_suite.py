@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from kubesandbox import Fault
 from prjdevops.environments import load_environment
 from prjdevops.ops import release
-from prjdevops.sandbox import Fault
 from prjdevops.verify import runner
 from prjdevops.verify.report import Row
 from tests.integration.conftest import invoke, write_env

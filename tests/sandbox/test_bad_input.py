@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from kubesandbox import Sandbox
 from prjdevops.errors import SandboxError
-from prjdevops.sandbox import Sandbox
 
 from .helpers import raw
 

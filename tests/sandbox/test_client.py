@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 
 from .helpers import wait_for
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from kubernetes import client
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 
 from .helpers import wait_for
 
@@ -142,7 +142,7 @@ def test_services_get_cluster_ips_and_load_balancer_addresses(api_client: Any, s
 
 
 def test_endpoints_follow_ready_pods(api_client: Any, sandbox: Sandbox) -> None:
-    from prjdevops.sandbox import Fault
+    from kubesandbox import Fault
 
     v1 = client.CoreV1Api(api_client)
     apps = client.AppsV1Api(api_client)

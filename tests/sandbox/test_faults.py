@@ -9,8 +9,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from kubesandbox import Fault, Sandbox
 from prjdevops.errors import SandboxError
-from prjdevops.sandbox import Fault, Sandbox
 
 from .helpers import raw, wait_for
 

@@ -13,7 +13,7 @@ import helm_python as helm
 import pytest
 from kubernetes import client
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 
 TEMPLATES = """\
 apiVersion: v1
@@ -126,7 +126,7 @@ def test_helm_legacy_wait(cfg: Any, sandbox: Sandbox, tmp_path: Path) -> None:
 
 
 def test_helm_wait_times_out_when_pods_never_get_ready(cfg: Any, sandbox: Sandbox, tmp_path: Path) -> None:
-    from prjdevops.sandbox import Fault
+    from kubesandbox import Fault
 
     sandbox.faults.add(Fault(kind="never_ready", namespace="default", name_prefix="stuck-web"))
     chart = make_chart(tmp_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prjdevops.sandbox import Fault, Sandbox
+from kubesandbox import Fault, Sandbox
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 pytestmark = pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl not installed")

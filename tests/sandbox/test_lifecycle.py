@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from kubesandbox import Sandbox, lifecycle
 from prjdevops.errors import SandboxError
-from prjdevops.sandbox import Sandbox, lifecycle
 
 from .helpers import raw, wait_for
 
@@ -100,7 +100,7 @@ def test_up_with_a_corrupt_state_file_says_so(home: Path) -> None:
 def test_cli_serve_writes_kubeconfig_and_stops_on_sigterm(tmp_path: Path) -> None:
 
     port, kc = free_port(), tmp_path / "kc"
-    proc = subprocess.Popen([sys.executable, "-m", "prjdevops.sandbox", "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "kubesandbox", "serve", "--port", str(port),
                              "--state", str(tmp_path / "state.json"), "--kubeconfig", str(kc)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -120,6 +120,6 @@ def test_cli_serve_writes_kubeconfig_and_stops_on_sigterm(tmp_path: Path) -> Non
 
 def test_cli_refuses_a_non_loopback_host(tmp_path: Path) -> None:
 
-    r = subprocess.run([sys.executable, "-m", "prjdevops.sandbox", "serve", "--host", "0.0.0.0", "--port", "0"],
+    r = subprocess.run([sys.executable, "-m", "kubesandbox", "serve", "--host", "0.0.0.0", "--port", "0"],
                        capture_output=True, text=True, timeout=30, check=False)
     assert r.returncode == 2 and "only binds loopback" in r.stderr

@@ -9,7 +9,7 @@ from typing import Any
 import helm_python as helm
 from kubernetes import client
 
-from prjdevops.sandbox import Fault, Sandbox
+from kubesandbox import Fault, Sandbox
 
 from .helpers import wait_for
 from .test_helm import make_chart

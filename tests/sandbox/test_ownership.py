@@ -10,7 +10,7 @@ import helm_python as helm
 import pytest
 from kubernetes import client, config
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 
 from .test_helm import make_chart
 from .test_kubectl import kubectl

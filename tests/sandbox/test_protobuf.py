@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from prjdevops.sandbox.protobuf import ProtobufError, UnsupportedKind, decode
+from kubesandbox.protobuf import ProtobufError, UnsupportedKind, decode
 
 
 def varint(n: int) -> bytes:

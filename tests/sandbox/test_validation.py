@@ -9,7 +9,7 @@ import helm_python as helm
 import pytest
 from kubernetes import client
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 
 from .helpers import raw
 from .test_helm import make_chart

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 
 
 def cm(name: str, value: str = "v") -> dict[str, Any]:
@@ -83,7 +83,7 @@ def test_send_initial_events_ends_with_annotated_bookmark(sandbox: Sandbox, api_
 
 
 def test_periodic_bookmarks(sandbox: Sandbox, monkeypatch: Any) -> None:
-    from prjdevops.sandbox import server
+    from kubesandbox import server
 
     monkeypatch.setattr(server, "BOOKMARK_SECONDS", 0.2)
     rv = sandbox.store.resource_version
@@ -94,7 +94,7 @@ def test_periodic_bookmarks(sandbox: Sandbox, monkeypatch: Any) -> None:
 
 
 def test_too_old_resource_version_is_410_expired(monkeypatch: Any) -> None:
-    from prjdevops.sandbox import store
+    from kubesandbox import store
 
     monkeypatch.setattr(store, "WATCH_LOG_SIZE", 5)  # a tiny watch log, so history runs out quickly
     with Sandbox() as sb:

@@ -10,6 +10,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
+from kubesandbox import Fault
 from prjdevops.adapters.helm import transient_message
 from prjdevops.adapters.kube import (
     KubeClient,
@@ -21,7 +22,6 @@ from prjdevops.adapters.kube import (
 )
 from prjdevops.errors import ClusterError, ConfigError
 from prjdevops.model import Cluster
-from prjdevops.sandbox import Fault
 
 
 @pytest.mark.parametrize("attempt", range(12))

@@ -9,7 +9,7 @@ from typing import Any
 
 from invoke import Context, Exit, task
 
-from cli.common import errors, say, settings
+from tasks.common import errors, say, settings
 
 
 def _err(line: str) -> None:
@@ -104,8 +104,8 @@ def _verify_by_default(env: Any) -> bool:
 
 
 def _verify(c: Context, env: str, out: Any) -> None:
-    from cli.verify import show
     from prjdevops.verify import runner
+    from tasks.verify import show
 
     out(f"verifying {env}")
     run = runner.run(env, reports=runner.reports_dir(), environments_dir=settings(c).env_dir())

@@ -1,6 +1,6 @@
 """The sandbox API server: a local Kubernetes API emulator for Helm, the official client and kubectl.
 
-See ``prjdevops/sandbox/README.md`` for what it does and does not emulate.
+See ``kubesandbox/README.md`` for what it does and does not emulate.
 """
 
 from __future__ import annotations

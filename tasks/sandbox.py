@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
-from cli.common import errors, say, settings
+from tasks.common import errors, say, settings
 
 
 @task(help={"port": "port on 127.0.0.1 (default from invoke.yaml: 6550)"})
 @errors
 def sandbox_up(c: Context, port: int = 0) -> None:
     """Start the local sandbox Kubernetes API server in the background."""
-    from prjdevops.sandbox import lifecycle
+    from kubesandbox import lifecycle
 
     s = settings(c)
     info = lifecycle.up(s.sandbox_dir(), port=port or s.sandbox_port)
@@ -20,11 +20,11 @@ def sandbox_up(c: Context, port: int = 0) -> None:
     say("use it with --env local, e.g. invoke stg.deploy --env local; stop it with invoke sandbox.down")
 
 
-@task
+@task()
 @errors
 def sandbox_status(c: Context) -> None:
     """Show whether the sandbox API server runs, where, and its kubeconfig."""
-    from prjdevops.sandbox import lifecycle
+    from kubesandbox import lifecycle
 
     info = lifecycle.status(settings(c).sandbox_dir())
     if info is None:
@@ -33,21 +33,21 @@ def sandbox_status(c: Context) -> None:
     say(f"sandbox API server running at {info.url} (pid {info.pid}); kubeconfig {info.kubeconfig}")
 
 
-@task
+@task()
 @errors
 def sandbox_down(c: Context) -> None:
     """Stop the sandbox API server; its state is kept for the next sandbox.up."""
-    from prjdevops.sandbox import lifecycle
+    from kubesandbox import lifecycle
 
     stopped = lifecycle.down(settings(c).sandbox_dir())
     say("sandbox API server stopped (state kept)" if stopped else "sandbox API server was not running")
 
 
-@task
+@task()
 @errors
 def sandbox_reset(c: Context) -> None:
     """Stop the sandbox and wipe its stored cluster state."""
-    from prjdevops.sandbox import lifecycle
+    from kubesandbox import lifecycle
 
     lifecycle.reset(settings(c).sandbox_dir())
     say("sandbox state wiped")

@@ -22,7 +22,7 @@ from .resources import Registry
 from .server import Server
 from .store import Store
 
-log = logging.getLogger("prjdevops.sandbox")
+log = logging.getLogger("kubesandbox")
 
 SAVE_INTERVAL = 1.0
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
-from cli.common import errors, say, settings
+from tasks.common import errors, say, settings
 
 _SELECT = {
     "env": "environment (default: staging)",

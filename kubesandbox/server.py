@@ -35,7 +35,7 @@ from .tables import table, wants_table
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
-log = logging.getLogger("prjdevops.sandbox")
+log = logging.getLogger("kubesandbox")
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "sandbox",
            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",

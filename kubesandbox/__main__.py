@@ -1,4 +1,4 @@
-"""CLI: ``python -m prjdevops.sandbox serve --port 6550 --state PATH [--kubeconfig PATH]``."""
+"""CLI: ``python -m kubesandbox serve --port 6550 --state PATH [--kubeconfig PATH]``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .sandbox import Sandbox
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m prjdevops.sandbox",
+    parser = argparse.ArgumentParser(prog="python -m kubesandbox",
                                      description="Kubernetes API emulator on loopback.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve until SIGTERM/SIGINT (state is saved on exit)")

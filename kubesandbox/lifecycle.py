@@ -48,7 +48,7 @@ def _is_sandbox(pid: int) -> bool:
     if not Path("/proc/self").exists():
         return True
     try:
-        return b"prjdevops.sandbox" in cmdline.read_bytes()
+        return b"kubesandbox" in cmdline.read_bytes()
     except OSError:
         return False
 
@@ -118,7 +118,7 @@ def up(home: Path, port: int = 6550) -> SandboxInfo:
     pid_file, port_file, log_file, kubeconfig, state = _paths(home)
     if _port_busy(port):
         raise SandboxError(f"port {port} on 127.0.0.1 is busy", hint="pick another port or stop what uses it")
-    cmd = [sys.executable, "-m", "prjdevops.sandbox", "serve", "--port", str(port), "--state", str(state)]
+    cmd = [sys.executable, "-m", "kubesandbox", "serve", "--port", str(port), "--state", str(state)]
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=str(home))

@@ -29,7 +29,7 @@ from .resources import ResourceType
 from .selectors import match_label_selector
 from .store import Obj
 
-log = logging.getLogger("prjdevops.sandbox")
+log = logging.getLogger("kubesandbox")
 
 NAMES = ("namespace", "gc", "deployment", "replicaset", "statefulset", "daemonset", "job", "kubelet",
          "service", "loadbalancer", "endpoints")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Context, Exit, task
 
-from cli.common import errors, say, settings
+from tasks.common import errors, say, settings
 
 _HELP = {"env": "environment whose inventory lists the nodes (required)",
          "node": "only this node (host or host:port)"}

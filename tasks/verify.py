@@ -6,7 +6,7 @@ from typing import Any
 
 from invoke import Context, Exit, task
 
-from cli.common import as_list, errors, say, settings
+from tasks.common import as_list, errors, say, settings
 
 
 @task(name="verify", iterable=["only"], help={

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
-from cli.common import errors, say, settings
+from tasks.common import errors, say, settings
 
 # --- environments --------------------------------------------------------------------------------------
 
 
-@task
+@task()
 @errors
 def envs_list(c: Context) -> None:
     """List the environments and what each deploys."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
-from cli.common import errors, say, settings
+from tasks.common import errors, say, settings
 
 _ENV = "environment (default: staging)"
 
@@ -33,7 +33,7 @@ def _open(c: Context, env: str, *, gitops_env: bool = False) -> tuple[Any, Any]:
     return open_target(s, env, report=say), argo
 
 
-@task
+@task()
 @errors
 def render(c: Context) -> None:
     """Write the Application manifests of environments/argocd/ from the environment files (commit them)."""
@@ -45,7 +45,7 @@ def render(c: Context) -> None:
     say(f"{len(changed)} file(s) changed" if changed else "environments/argocd is up to date")
 
 
-@task
+@task()
 @errors
 def validate(c: Context) -> None:
     """Offline check: no drift from the environments, paths/charts render through Helm, names, namespaces, waves."""

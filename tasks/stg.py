@@ -1,0 +1,153 @@
+"""`stg.*`: fast iteration on the plate-web application (deploy, status, diff, delete)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from invoke import Collection, Context, Exit, task
+
+from tasks.common import APP, as_list, errors, say, settings
+
+DEPLOY_HELP = {
+    "env": "environment (default: staging for stg.*, production for prod.*)",
+    "set": "override a value, key=value (repeatable; lists replace)",
+    "values": "extra values file layered last (repeatable)",
+    "timeout": "seconds to wait for the rollout (default: the release's timeout)",
+    "no_wait": "return once Helm applied the change, without waiting for readiness",
+    "dry_run": "render and diff against what is live; change nothing",
+}
+
+
+def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: int, no_wait: bool,
+            dry_run: bool) -> None:
+    from pathlib import Path
+
+    from prjdevops.ops import release as ops
+    from prjdevops.ops.session import open_release
+
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
+    with target:
+        if dry_run:
+            diffs = ops.diff(target, prep)
+            say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
+            for d in diffs:
+                say(d.diff)
+            return
+        result = ops.deploy(target, prep, wait=not no_wait, timeout=timeout or None, report=say)
+        for line in result.summary():
+            say(line)
+
+
+def show_status(c: Context, env: str, as_json: bool, *, production: bool = False) -> None:
+    from prjdevops.ops import production as prod_ops
+    from prjdevops.ops import release as ops
+    from prjdevops.ops.session import open_target
+    from prjdevops.output import age, table
+
+    with open_target(settings(c), env) as target:
+        st = prod_ops.status(target, APP) if production else ops.status(target, APP)
+    if as_json:
+        say(json.dumps(st.to_json(), indent=2))
+        return
+    if st.info is None:
+        say(f"release {APP} is not deployed in namespace {st.namespace} of environment {env}")
+        return
+    i = st.info
+    for line in table(["RELEASE", "NAMESPACE", "REVISION", "STATUS", "CHART", "APP VERSION", "UPDATED"],
+                      [[i.name, i.namespace, i.revision, i.status, f"{i.chart}-{i.chart_version}", i.app_version,
+                        i.updated]]):
+        say(line)
+    say("")
+    for line in table(["POD", "READY", "STATUS", "RESTARTS", "AGE", "REASON"],
+                      [[p["name"], "yes" if p["ready"] else "no", p["phase"], p["restarts"], age(p["age_seconds"]),
+                        p["reason"]] for p in st.pods]):
+        say(line)
+    say("")
+    for line in table(["SERVICE", "TYPE", "CLUSTER-IP", "PORTS"],
+                      [[s["name"], s["type"], s["cluster_ip"], s["ports"]] for s in st.services]):
+        say(line)
+    if st.ingresses:
+        say("")
+        for line in table(["INGRESS", "HOSTS", "TLS SECRETS"],
+                          [[g["name"], ",".join(g["hosts"]), ",".join(g["tls_secrets"])] for g in st.ingresses]):
+            say(line)
+    if production:
+        say("")
+        for line in table(["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"],
+                          [[h.revision, h.updated, h.status, f"{h.chart}-{h.chart_version}", h.app_version,
+                            h.description] for h in st.history]):
+            say(line)
+        say("")
+        if st.backups:
+            for line in table(["BACKUP", "REVISION", "TAKEN", "REASON"],
+                              [[b["name"], b["revision"], b["taken_at"], b["reason"]] for b in st.backups]):
+                say(line)
+        else:
+            say("no backups yet (they are taken before every production change; invoke prod.backup takes one now)")
+
+
+def show_diff(c: Context, env: str, set: list[str], values: list[str]) -> None:
+    from pathlib import Path
+
+    from prjdevops.ops import release as ops
+    from prjdevops.ops.session import open_release
+
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
+    with target:
+        diffs = ops.diff(target, prep)
+    if not diffs:
+        say(f"no changes: {APP} in {env} matches the repository")
+        return
+    say(f"{len(diffs)} object(s) would change:")
+    for line in ops.diff_summary(diffs):
+        say(line)
+    for d in diffs:
+        say(d.diff)
+    raise Exit(code=2)
+
+
+def _delete(c: Context, env: str, namespace: bool) -> None:
+    from prjdevops.ops import release as ops
+    from prjdevops.ops.session import open_target
+
+    with open_target(settings(c), env) as target:
+        ops.delete(target, APP, delete_namespace=namespace, report=say)
+
+
+@task(help=DEPLOY_HELP, iterable=["set", "values"])
+@errors
+def stg_deploy(c: Context, env: str = "staging", set: Any = None, values: Any = None, timeout: int = 0,
+               no_wait: bool = False, dry_run: bool = False) -> None:
+    """Upgrade-or-install plate-web with staging values, wait for the rollout, print a summary."""
+    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run)
+
+
+@task(help={"env": "environment (default: staging)", "json": "machine-readable output"})
+@errors
+def stg_status(c: Context, env: str = "staging", json: bool = False) -> None:
+    """Helm release status and tables of pods, services and ingresses of plate-web."""
+    show_status(c, env, json)
+
+
+@task(help={"env": "environment (default: staging)", "set": "override a value, key=value (repeatable)",
+            "values": "extra values file (repeatable)"}, iterable=["set", "values"])
+@errors
+def stg_diff(c: Context, env: str = "staging", set: Any = None, values: Any = None) -> None:
+    """What an upgrade would change, per object (secrets redacted); exit 0 = nothing, 2 = changes."""
+    show_diff(c, env, as_list(set), as_list(values))
+
+
+@task(help={"env": "environment (default: staging)", "namespace": "also delete the release's namespace"})
+@errors
+def stg_delete(c: Context, env: str = "staging", namespace: bool = False) -> None:
+    """Uninstall plate-web (idempotent: deleting what is not there says so and exits 0)."""
+    _delete(c, env, namespace)
+
+
+
+ns = Collection("stg")
+ns.add_task(stg_deploy, "deploy")
+ns.add_task(stg_status, "status")
+ns.add_task(stg_diff, "diff")
+ns.add_task(stg_delete, "delete")
