@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from .sandbox import Sandbox
 

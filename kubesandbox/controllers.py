@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from .api import NODE_NAME, SERVICE_CIDR, Api, ApiError, now
 from .faults import FaultSet

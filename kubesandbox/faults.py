@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from .selectors import LabelSelector
 

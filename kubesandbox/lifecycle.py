@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from .sandbox import write_kubeconfig
 

@@ -12,7 +12,7 @@ from types import TracebackType
 
 import yaml
 
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from . import validation
 from .api import Api

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from .api import Api, ApiError, conflict, not_found
 from .faults import Fault

@@ -11,10 +11,9 @@ from tasks.common import errors, say, settings
 @errors
 def sandbox_up(c: Context, port: int = 0) -> None:
     """Start the local sandbox Kubernetes API server in the background."""
-    from kubesandbox import lifecycle
+    from prjdevops.ops import session
 
-    s = settings(c)
-    info = lifecycle.up(s.sandbox_dir(), port=port or s.sandbox_port)
+    info = session.sandbox_up(settings(c), port)
     say(f"sandbox API server running at {info.url} (pid {info.pid})")
     say(f"kubeconfig: {info.kubeconfig}  (kubectl --kubeconfig {info.kubeconfig} get ns)")
     say("use it with --env local, e.g. invoke stg.deploy --env local; stop it with invoke sandbox.down")
@@ -24,9 +23,9 @@ def sandbox_up(c: Context, port: int = 0) -> None:
 @errors
 def sandbox_status(c: Context) -> None:
     """Show whether the sandbox API server runs, where, and its kubeconfig."""
-    from kubesandbox import lifecycle
+    from prjdevops.ops import session
 
-    info = lifecycle.status(settings(c).sandbox_dir())
+    info = session.sandbox_status(settings(c))
     if info is None:
         say("sandbox API server is not running (start it with invoke sandbox.up)")
         return
@@ -37,9 +36,9 @@ def sandbox_status(c: Context) -> None:
 @errors
 def sandbox_down(c: Context) -> None:
     """Stop the sandbox API server; its state is kept for the next sandbox.up."""
-    from kubesandbox import lifecycle
+    from prjdevops.ops import session
 
-    stopped = lifecycle.down(settings(c).sandbox_dir())
+    stopped = session.sandbox_down(settings(c))
     say("sandbox API server stopped (state kept)" if stopped else "sandbox API server was not running")
 
 
@@ -47,9 +46,9 @@ def sandbox_down(c: Context) -> None:
 @errors
 def sandbox_reset(c: Context) -> None:
     """Stop the sandbox and wipe its stored cluster state."""
-    from kubesandbox import lifecycle
+    from prjdevops.ops import session
 
-    lifecycle.reset(settings(c).sandbox_dir())
+    session.sandbox_reset(settings(c))
     say("sandbox state wiped")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kubesandbox import Sandbox
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from .helpers import raw
 

@@ -10,7 +10,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from kubesandbox import Fault, Sandbox
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from .helpers import raw, wait_for
 

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client, config
 
 from kubesandbox import Sandbox, lifecycle
-from prjdevops.errors import SandboxError
+from kubesandbox.errors import SandboxError
 
 from .helpers import raw, wait_for
 
