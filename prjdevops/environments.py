@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from prjdevops.errors import ConfigError, EnvironmentNotFound
+from prjdevops.hooks import Hook
+from prjdevops.hooks import parse as parse_hooks
 from prjdevops.model import (
     BackupSettings,
     Cluster,
@@ -128,7 +130,7 @@ def _positive(v: Any) -> str | None:
 _TOP = {
     "name": _Field(str), "description": _Field(str), "cluster": _Field(dict, required=True),
     "guards": _Field(dict), "backup": _Field(dict), "namespaces": _Field(list), "releases": _Field(list),
-    "inventory": _Field(list), "libraries": _Field(dict),
+    "inventory": _Field(list), "libraries": _Field(dict), "hooks": _Field(list),
 }
 _CLUSTER = {
     "context": _Field(str, required=True), "kubeconfig": _Field((str, type(None))),
@@ -138,6 +140,7 @@ _CLUSTER = {
 _GUARDS = {
     "confirm": _Field(bool), "context_pattern": _Field((str, type(None)), check=_regex),
     "check_api_server": _Field(bool), "forbid_latest_tag": _Field(bool), "lock": _Field(bool),
+    "lease_seconds": _Field(int, check=_positive),
     "health_timeout": _Field(int, check=_positive), "rollback_timeout": _Field(int, check=_positive),
 }
 _BACKUP = {"enabled": _Field(bool), "dir": _Field(str), "keep": _Field(int, check=_positive)}
@@ -149,7 +152,7 @@ _RELEASE = {
     "repo": _Field((str, type(None))), "version": _Field((str, type(None))), "enabled": _Field(bool),
     "wait": _Field(str, check=lambda v: None if v in ("watcher", "legacy", "none") else
                    "must be watcher, legacy or none"),
-    "timeout": _Field(int, check=_positive), "tier": _Field(int),
+    "timeout": _Field(int, check=_positive), "tier": _Field(int), "hooks": _Field(list),
 }
 # `libraries:` of an environment file: shared definitions in environments/libraries/<name>.yaml, overridden here.
 _LIBRARIES = {"mirror": _Field((str, type(None))), "standins": _Field(bool), "releases": _Field(dict)}
@@ -189,6 +192,7 @@ class _Parser:
         self.root = root
         self.problems: list[str] = []
         self.invalid_releases: set[str] = set()  # named but broken: `needs` on them is not "unknown"
+        self.broken_releases: list[Release] = []  # built despite problems: their `needs` are checked too
 
     def problem(self, key: str, reason: str) -> None:
         self.problems.append(f"{self.path}: {key}: {reason}")
@@ -244,6 +248,7 @@ class _Parser:
         if "libraries" in top:
             releases += self.libraries(name, libraries, {r.name for r in releases})
         self.check_release_set(releases)
+        env_hooks = self.hooks(top.get("hooks"), "hooks", scope="environment")
         inventory = [n for i, item in enumerate(top.get("inventory", []))
                      if (n := self.node(item, f"inventory[{i}]")) is not None]
         seen_nodes: set[str] = set()
@@ -266,7 +271,7 @@ class _Parser:
             backup=BackupSettings(enabled=backup.get("enabled", False),
                                   dir=self.resolve(backup.get("dir", "backups")), keep=backup.get("keep", 10)),
             namespaces=tuple(namespaces), releases=tuple(releases),
-            inventory=tuple(inventory),
+            inventory=tuple(inventory), hooks=tuple(env_hooks),
             libraries=LibrarySettings(mirror=libraries.get("mirror"), standins=libraries.get("standins", False)),
         )
 
@@ -350,10 +355,12 @@ class _Parser:
     def release(self, item: Any, where: str) -> Release | None:
         before = len(self.problems)
         r = self.section(item, _RELEASE, where)
-        if len(self.problems) > before:
-            if isinstance(item, dict) and isinstance(item.get("name"), str):
-                self.invalid_releases.add(item["name"])
+        broken = len(self.problems) > before
+        if broken and isinstance(item, dict) and isinstance(item.get("name"), str):
+            self.invalid_releases.add(item["name"])
+        if not all(k in r for k in ("name", "chart", "namespace")):
             return None
+        # a release with a bad key is still checked further (chart, values, needs): every problem in one pass
         chart_dir: Path | None = None
         if r.get("repo") is None:
             chart_dir = self.resolve(r["chart"])
@@ -388,12 +395,22 @@ class _Parser:
                                             file=self.resolve(sec["file"]) if sec.get("file") else None))
         needs = [n for n in r.get("needs", []) if isinstance(n, str)]
         group = r.get("group", "applications")
-        return Release(
+        built = Release(
             name=r["name"], chart=str(chart_dir) if chart_dir else r["chart"], namespace=r["namespace"],
             group=group, tier=r.get("tier", GROUPS[group]), values_files=tuple(values),
             set_values=tuple(sets), secrets=tuple(secrets), needs=tuple(needs), repo=r.get("repo"),
             version=r.get("version"), enabled=r.get("enabled", True), wait=r.get("wait", "watcher"),
-            timeout=r.get("timeout", 300))
+            timeout=r.get("timeout", 300), hooks=tuple(self.hooks(r.get("hooks"), f"{where}.hooks", scope="release")))
+        if broken or len(self.problems) > before:
+            self.broken_releases.append(built)
+            return None
+        return built
+
+    def hooks(self, items: Any, where: str, *, scope: str) -> list[Hook]:
+        found, problems = parse_hooks(items, where, scope=scope)
+        for key, reason in problems:
+            self.problem(key, reason)
+        return found
 
     def check_release_set(self, releases: list[Release]) -> None:
         seen: set[str] = set()
@@ -401,7 +418,7 @@ class _Parser:
             if r.name in seen:
                 self.problem("releases", f"release name {r.name!r} is used twice")
             seen.add(r.name)
-        for r in releases:
+        for r in [*releases, *self.broken_releases]:
             for n in r.needs:
                 if n not in seen and n not in self.invalid_releases:
                     self.problem(f"releases[{r.name}].needs", f"names unknown release {n!r}")

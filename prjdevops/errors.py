@@ -57,10 +57,18 @@ class ClusterUnreachable(ClusterError):
     """No answer from the API server."""
 
 
+class Conflict(ClusterError):
+    """409: the object changed since it was read (or already exists): read again and decide again."""
+
+
 class GuardRefused(DeployError):
     """A safety guard refused to go on (wrong cluster, no confirmation, latest tag, held lock...)."""
 
     exit_code = 1
+
+
+class LeaseLost(GuardRefused):
+    """The environment's deploy Lease was taken by someone else while this run held it: stop before any write."""
 
 
 class HealthCheckFailed(DeployError):

@@ -57,16 +57,21 @@ def check_image_tag(env: Environment, release: str, values: Mapping[str, Any]) -
                            "required here", hint="set image.tag to a released version, e.g. --set image.tag=1.4.2")
 
 
-def confirm(env: Environment, *, yes: bool, is_tty: bool, ask: Callable[[str], str], what: str) -> None:
-    """Require the typed word ``yes`` when the environment asks for confirmation; never hang without a TTY."""
-    if not env.guards.confirm or yes:
+def confirm(env: Environment, *, yes: bool, is_tty: bool, ask: Callable[[str], str], what: str,
+            always: bool = False, question: str | None = None, declined: str | None = None) -> None:
+    """Require the typed word ``yes`` when the environment asks for confirmation (``always``: this command asks in
+    every environment, e.g. a delete); never hang without a TTY. ``question``/``declined`` word the prompt and the
+    refusal where the default ("<what> in 'env'?", "nothing was changed") would not fit."""
+    if not (env.guards.confirm or always) or yes:
         return
     if not is_tty:
-        raise GuardRefused(f"environment {env.name!r} needs confirmation and there is no terminal to ask",
+        who = (f"environment {env.name!r} needs confirmation" if env.guards.confirm
+               else f"{what} needs confirmation in every environment")
+        raise GuardRefused(f"{who} and there is no terminal to ask",
                            hint="rerun with --yes to confirm non-interactively")
     try:
-        answer = ask(f"{what} in {env.name!r}? Type 'yes' to continue: ")
+        answer = ask(question or f"{what} in {env.name!r}? Type 'yes' to continue: ")
     except EOFError:
         answer = ""
     if answer.strip() != "yes":
-        raise GuardRefused(f"not confirmed: nothing was changed in {env.name!r}")
+        raise GuardRefused(declined or f"not confirmed: nothing was changed in {env.name!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prjdevops.hooks import Hook
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -25,7 +27,8 @@ class Guards:
     context_pattern: str | None = None  # regex the context name must match
     check_api_server: bool = False  # compare the context's server with Cluster.api_server
     forbid_latest_tag: bool = False  # refuse image.tag "latest" or empty
-    lock: bool = False  # one deploy at a time (a Lease in the cluster)
+    lock: bool = True  # one change at a time (a Lease in the cluster), for every command that changes the cluster
+    lease_seconds: int = 60  # the Lease expires this long after its holder's last renewal (renewed every third)
     health_timeout: int = 300  # seconds for the rollout health gate
     rollback_timeout: int = 300
 
@@ -64,6 +67,7 @@ class Release:
     enabled: bool = True
     wait: str = "watcher"
     timeout: int = 300
+    hooks: tuple[Hook, ...] = ()  # this release's own steps around a change (see prjdevops/hooks.py)
 
     @property
     def local_chart(self) -> bool:
@@ -125,6 +129,7 @@ class Environment:
     releases: tuple[Release, ...] = ()
     inventory: tuple[Node, ...] = ()
     libraries: LibrarySettings = field(default_factory=LibrarySettings)
+    hooks: tuple[Hook, ...] = ()  # steps around a change of any release of this environment
 
     def release(self, name: str) -> Release:
         for r in self.releases:

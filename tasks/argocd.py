@@ -9,15 +9,9 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
-from tasks.common import errors, say, settings
+from tasks.common import WAIT_LOCK_HELP, errors, interaction, say, settings
 
 _ENV = "environment (default: staging)"
-
-
-def _io(yes: bool) -> Any:
-    from prjdevops.ops.production import Interaction
-
-    return Interaction(yes=yes, is_tty=sys.stdin.isatty() and sys.stdout.isatty(), ask=input)
 
 
 def _open(c: Context, env: str, *, gitops_env: bool = False) -> tuple[Any, Any]:
@@ -65,9 +59,10 @@ def validate(c: Context) -> None:
     say(f"ok: {len(report.rendered)} Application(s) rendered through Helm, {len(report.skipped)} skipped")
 
 
-@task(help={"env": "environment to bootstrap (required)", "yes": "confirm without the typed prompt"})
+@task(help={"env": "environment to bootstrap (required)", "yes": "confirm without the typed prompt",
+            "wait_lock": WAIT_LOCK_HELP})
 @errors
-def bootstrap(c: Context, env: str = "", yes: bool = False) -> None:
+def bootstrap(c: Context, env: str = "", yes: bool = False, wait_lock: int = 0) -> None:
     """Server-side apply the root Application (with its AppProject and health check) into argocd of ENV."""
     from prjdevops.errors import ConfigError
     from prjdevops.ops import gitops
@@ -76,7 +71,7 @@ def bootstrap(c: Context, env: str = "", yes: bool = False) -> None:
         raise ConfigError("argocd.bootstrap needs --env NAME (the environment whose cluster runs Argo CD)")
     target, argo = _open(c, env, gitops_env=True)
     with target:
-        gitops.bootstrap(target.kube, target.env, argo, io=_io(yes), report=say)
+        gitops.bootstrap(target.kube, target.env, argo, io=interaction(yes, wait_lock), report=say)
     say(f"bootstrapped {argo.root} in {env}; follow it with: invoke argocd.status --env {env}")
 
 
@@ -152,24 +147,27 @@ def wait(c: Context, app: str, env: str = "staging", health: bool = False, sync:
 
 
 @task(help={"app": "the Application", "env": _ENV, "prune": "delete resources no longer in Git",
-            "yes": "confirm without the typed prompt (environments that ask)", "timeout": "seconds (default 300)"})
+            "yes": "confirm without the typed prompt (environments that ask)", "timeout": "seconds (default 300)",
+            "wait_lock": WAIT_LOCK_HELP})
 @errors
 def sync(c: Context, app: str, env: str = "staging", prune: bool = False, yes: bool = False,
-         timeout: int = 300) -> None:
+         timeout: int = 300, wait_lock: int = 0) -> None:
     """Trigger a sync of APP (sets its operation, as the argocd CLI does) and wait for Synced + Healthy."""
     from prjdevops.ops import gitops
 
     target, argo = _open(c, env)
     with target:
-        st = gitops.sync(target.kube, target.env, argo, app, prune=prune, io=_io(yes), timeout=timeout,
-                         report=say)
+        st = gitops.sync(target.kube, target.env, argo, app, prune=prune, io=interaction(yes, wait_lock),
+                         timeout=timeout, report=say)
     say(f"{app}: synced to {st.revision[:12] or '-'}, {st.health}")
 
 
 @task(help={"env": _ENV, "commit": "commit to revert (default: the last one touching environments/ or helm/)",
-            "yes": "confirm without the typed prompt", "timeout": "seconds to wait for the root app (default 600)"})
+            "yes": "confirm without the typed prompt", "timeout": "seconds to wait for the root app (default 600)",
+            "wait_lock": WAIT_LOCK_HELP})
 @errors
-def rollback(c: Context, env: str = "staging", commit: str = "", yes: bool = False, timeout: int = 600) -> None:
+def rollback(c: Context, env: str = "staging", commit: str = "", yes: bool = False, timeout: int = 600,
+             wait_lock: int = 0) -> None:
     """GitOps rollback: git revert COMMIT, show it, confirm, push, wait until the root app is Synced + Healthy."""
     from prjdevops.adapters.git import Git
     from prjdevops.ops import gitops
@@ -178,7 +176,7 @@ def rollback(c: Context, env: str = "staging", commit: str = "", yes: bool = Fal
     target, argo = _open(c, env, gitops_env=True)
     with target:
         out = gitops.rollback(Git(s.env_dir().parent), target.kube, target.env, argo, s.env_dir(),
-                              commit=commit or None, io=_io(yes), timeout=timeout, report=say)
+                              commit=commit or None, io=interaction(yes, wait_lock), timeout=timeout, report=say)
     say(f"rolled back {out.reverted[:12]} with {out.commit[:12]} on {out.pushed_to}; "
         f"{argo.root} is Synced and Healthy at it")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from invoke import Context, Exit, task
 
-from tasks.common import errors, say, settings
+from tasks.common import WAIT_LOCK_HELP, errors, interaction, say, settings
 
 
 def _err(line: str) -> None:
@@ -31,14 +31,14 @@ def _err(line: str) -> None:
     "no_verify": "do not run the verify suite after the deploy",
     "concurrency": "libraries deployed at the same time once their needs are met (default 1)",
     "timeout": "seconds each release may take to become ready (default: the release's timeout)",
+    "wait_lock": WAIT_LOCK_HELP,
 })
 @errors
 def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_libraries: bool = False,
            dry_run: bool = False, yes: bool = False, json: bool = False, resume: bool = False, verify: bool = False,
-           no_verify: bool = False, concurrency: int = 1, timeout: int = 0) -> None:
+           no_verify: bool = False, concurrency: int = 1, timeout: int = 0, wait_lock: int = 0) -> None:
     """The whole platform: plan every release (libraries by group, then the application), then deploy in order."""
     from prjdevops.ops import platform
-    from prjdevops.ops.production import Interaction
     from prjdevops.ops.session import open_target
 
     if libraries_only and skip_libraries:
@@ -73,9 +73,8 @@ def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_
                 out(f"note: {note}")
         if not json:
             _show(plan, False, out)
-        io = Interaction(yes=yes, is_tty=sys.stdin.isatty() and sys.stdout.isatty(), ask=input)
-        result = platform.deploy(target, planned, io=io, report=out, resume=resumed, scope=scope,
-                                 concurrency=concurrency, timeout=timeout or None)
+        result = platform.deploy(target, planned, io=interaction(yes, wait_lock), report=out, resume=resumed,
+                                 scope=scope, concurrency=concurrency, timeout=timeout or None)
     if json:
         say(jsonlib.dumps(result.to_json(), indent=2))
     else:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
-from tasks.common import errors, say, settings
+from tasks.common import WAIT_LOCK_HELP, errors, interaction, say, settings
 
 _SELECT = {
     "env": "environment (default: staging)",
@@ -19,10 +18,6 @@ _SELECT = {
 
 def _only(value: str) -> list[str]:
     return [n.strip() for n in (value or "").split(",") if n.strip()]
-
-
-def _tty() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _concurrency(value: int) -> int:
@@ -55,11 +50,12 @@ def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concur
             "continue_on_error": "after a failure, go on with releases that do not depend on it",
             "timeout": "seconds each release may take to become ready (default: the release's timeout)",
             "json": "print the recap as JSON",
-            "yes": "confirm without the typed prompt where the environment asks for it (production)"})
+            "yes": "confirm without the typed prompt where the environment asks for it (production)",
+            "wait_lock": WAIT_LOCK_HELP})
 @errors
 def deploy(c: Context, env: str = "staging", only: str = "", tier: int = 0, dry_run: bool = False,
            concurrency: int = 1, continue_on_error: bool = False, timeout: int = 0, json: bool = False,
-           yes: bool = False) -> None:
+           yes: bool = False, wait_lock: int = 0) -> None:
     """Install/upgrade the libraries in dependency order, each healthy before its dependants; recap at the end."""
     from prjdevops.ops import libraries as ops
     from prjdevops.ops.session import open_target
@@ -71,8 +67,8 @@ def deploy(c: Context, env: str = "staging", only: str = "", tier: int = 0, dry_
                 say(line)
             say("dry run: nothing applied")
             return
-        with ops.guarded(target, what=f"Deploy libraries {', '.join(selection.order)}", yes=yes, is_tty=_tty(),
-                         ask=input):
+        with ops.guarded(target, what=f"Deploy libraries {', '.join(selection.order)}",
+                         io=interaction(yes, wait_lock), report=say):
             recap = ops.deploy(target, selection, concurrency=_concurrency(concurrency),
                                continue_on_error=continue_on_error, report=say, timeout=timeout or None)
     _print_recap(recap, json)
@@ -115,19 +111,20 @@ def status(c: Context, env: str = "staging", only: str = "", tier: int = 0, json
         say(line)
 
 
-@task(help={**_SELECT, "yes": "confirm without the typed prompt (required without a terminal)",
-            "timeout": "seconds to wait for each uninstall (default 300)"})
+@task(help={**_SELECT, "yes": "confirm without the typed prompt (deletes ask in every environment; required "
+                                 "without a terminal)",
+            "timeout": "seconds to wait for each uninstall (default 300)", "wait_lock": WAIT_LOCK_HELP})
 @errors
 def delete(c: Context, env: str = "staging", only: str = "", tier: int = 0, yes: bool = False,
-           timeout: int = 300) -> None:
+           timeout: int = 300, wait_lock: int = 0) -> None:
     """Uninstall the libraries in reverse dependency order (dependants first), after confirmation."""
     from prjdevops.ops import libraries as ops
     from prjdevops.ops.session import open_target
 
     with open_target(settings(c), env, say) as target:
         selection = ops.order(target.env, only=_only(only), tier=tier or None)
-        with ops.guarded(target, what=f"Uninstall libraries {', '.join(reversed(selection.order))}", yes=yes,
-                         is_tty=_tty(), ask=input, always_confirm=True):
+        with ops.guarded(target, what=f"Uninstall libraries {', '.join(reversed(selection.order))}",
+                         io=interaction(yes, wait_lock), report=say, always_confirm=True):
             recap = ops.delete(target, selection, report=say, timeout=timeout)
     _print_recap(recap, False)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
-from tasks.common import APP, as_list, errors, say, settings
-from tasks.stg import DEPLOY_HELP, show_diff, show_status
+from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, interaction, say, settings
+from tasks.stg import DEPLOY_HELP, show_diff, show_hooks, show_status
 
 
 @task(help={"env": "environment (default: production)", "json": "machine-readable output"})
@@ -26,20 +25,17 @@ def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any 
     show_diff(c, env, as_list(set), as_list(values))
 
 
-def _interaction(yes: bool) -> Any:
-    from prjdevops.ops.production import Interaction
-
-    return Interaction(yes=yes, is_tty=sys.stdin.isatty() and sys.stdout.isatty(), ask=input)
-
-
 @task(help={**{k: v for k, v in DEPLOY_HELP.items() if k != "no_wait"}, "env": "environment (default: production)",
             "yes": "confirm without the typed prompt (for CI)",
             "recover": "first roll a release stuck in pending-* back to its last deployed revision",
-            "verify": "gate: run the verify suite's Kubernetes checks after the rollout; any failure rolls back"},
+            "verify": "gate: run the verify suite's Kubernetes checks after the rollout; any failure rolls back",
+            "wait_lock": WAIT_LOCK_HELP,
+            "skip_backup": "deploy without the backup first (asks for the typed yes even with --yes)"},
       iterable=["set", "values"])
 @errors
 def prod_deploy(c: Context, env: str = "production", set: Any = None, values: Any = None, timeout: int = 0,
-                yes: bool = False, recover: bool = False, dry_run: bool = False, verify: bool = False) -> None:
+                yes: bool = False, recover: bool = False, dry_run: bool = False, verify: bool = False,
+                wait_lock: int = 0, skip_backup: bool = False) -> None:
     """Guarded deploy: cluster check, plan, confirmation, lock, backup, health gate, verified auto-rollback."""
     from pathlib import Path
 
@@ -55,11 +51,14 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
             say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
             for d in diffs:
                 say(d.diff)
+            hooks = production.deploy_hooks(target.env, prep.release, gate=verify,
+                                            backup=target.env.backup.enabled and not skip_backup)
+            show_hooks([h for event in hooks.values() for h in event])
             return
         from prjdevops.verify.runner import gate
 
-        out = production.guarded_deploy(target, prep, io=_interaction(yes), report=say, recover_stuck=recover,
-                                        timeout=timeout or None,
+        out = production.guarded_deploy(target, prep, io=interaction(yes, wait_lock), report=say,
+                                        recover_stuck=recover, timeout=timeout or None, skip_backup=skip_backup,
                                         gate=gate(environments_dir=settings(c).env_dir(), report=say) if verify
                                         else None)
     say(f"{out.release}: {out.action}, revision {out.revision}"
@@ -67,16 +66,17 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
 
 
 @task(help={"env": "environment (default: production)", "yes": "confirm without the typed prompt",
-            "revision": "revision to return to (default: the one before the current)"})
+            "revision": "revision to return to (default: the one before the current)", "wait_lock": WAIT_LOCK_HELP})
 @errors
-def prod_rollback(c: Context, revision: int = 0, env: str = "production", yes: bool = False) -> None:
+def prod_rollback(c: Context, revision: int = 0, env: str = "production", yes: bool = False,
+                  wait_lock: int = 0) -> None:
     """Roll plate-web back to REVISION (default: the previous one); backup first; result verified."""
     from prjdevops.ops import production
     from prjdevops.ops.session import open_release
 
     target, prep = open_release(settings(c), env, APP, report=say)
     with target:
-        info = production.manual_rollback(target, prep, revision=revision or None, io=_interaction(yes),
+        info = production.manual_rollback(target, prep, revision=revision or None, io=interaction(yes, wait_lock),
                                           report=say)
     say(f"{APP}: now revision {info.revision} ({info.status})")
 
@@ -113,16 +113,16 @@ def prod_backup(c: Context, env: str = "production") -> None:
 
 
 @task(help={"backup": "backup name (see prod.backups)", "env": "environment (default: production)",
-            "yes": "confirm without the typed prompt"})
+            "yes": "confirm without the typed prompt", "wait_lock": WAIT_LOCK_HELP})
 @errors
-def prod_restore(c: Context, backup: str, env: str = "production", yes: bool = False) -> None:
+def prod_restore(c: Context, backup: str, env: str = "production", yes: bool = False, wait_lock: int = 0) -> None:
     """Re-apply a backup's values (checksums verified first), then show the diff left against it."""
     from prjdevops.ops import production
     from prjdevops.ops.session import open_release
 
     target, prep = open_release(settings(c), env, APP, report=say)
     with target:
-        left = production.restore(target, prep, backup, io=_interaction(yes),
+        left = production.restore(target, prep, backup, io=interaction(yes, wait_lock),
                                   report=say)
     for d in left:
         say(d.diff)

@@ -7,7 +7,7 @@ from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
-from tasks.common import APP, as_list, errors, say, settings
+from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, interaction, say, settings
 
 DEPLOY_HELP = {
     "env": "environment (default: staging for stg.*, production for prod.*)",
@@ -16,11 +16,13 @@ DEPLOY_HELP = {
     "timeout": "seconds to wait for the rollout (default: the release's timeout)",
     "no_wait": "return once Helm applied the change, without waiting for readiness",
     "dry_run": "render and diff against what is live; change nothing",
+    "yes": "confirm without the typed prompt where the environment asks for one",
+    "wait_lock": WAIT_LOCK_HELP,
 }
 
 
 def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: int, no_wait: bool,
-            dry_run: bool) -> None:
+            dry_run: bool, yes: bool, wait_lock: int) -> None:
     from pathlib import Path
 
     from prjdevops.ops import release as ops
@@ -33,9 +35,25 @@ def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: in
             say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
             for d in diffs:
                 say(d.diff)
+            from prjdevops.hooks import ordered
+
+            env_, rel = target.env, prep.release
+            show_hooks([h for e in ("prepare", "pre-deploy", "post-deploy", "on-failure")
+                        for h in ordered(e, env_.hooks, rel.hooks, builtins=[] if no_wait else ["health"])])
             return
-        result = ops.deploy(target, prep, wait=not no_wait, timeout=timeout or None, report=say)
+        result = ops.guarded_deploy(target, prep, io=interaction(yes, wait_lock), wait=not no_wait,
+                                    timeout=timeout or None, report=say)
         for line in result.summary():
+            say(line)
+
+
+def show_hooks(hooks: list[Any]) -> None:
+    """A dry run lists the hooks a deploy would run, in order, and runs none of them."""
+    from prjdevops.hooks import plan_lines
+
+    if hooks:
+        say("hooks a deploy runs (a dry run runs none):")
+        for line in plan_lines(hooks):
             say(line)
 
 
@@ -107,20 +125,20 @@ def show_diff(c: Context, env: str, set: list[str], values: list[str]) -> None:
     raise Exit(code=2)
 
 
-def _delete(c: Context, env: str, namespace: bool) -> None:
+def _delete(c: Context, env: str, namespace: bool, yes: bool, wait_lock: int) -> None:
     from prjdevops.ops import release as ops
     from prjdevops.ops.session import open_target
 
     with open_target(settings(c), env) as target:
-        ops.delete(target, APP, delete_namespace=namespace, report=say)
+        ops.guarded_delete(target, APP, io=interaction(yes, wait_lock), delete_namespace=namespace, report=say)
 
 
 @task(help=DEPLOY_HELP, iterable=["set", "values"])
 @errors
 def stg_deploy(c: Context, env: str = "staging", set: Any = None, values: Any = None, timeout: int = 0,
-               no_wait: bool = False, dry_run: bool = False) -> None:
+               no_wait: bool = False, dry_run: bool = False, yes: bool = False, wait_lock: int = 0) -> None:
     """Upgrade-or-install plate-web with staging values, wait for the rollout, print a summary."""
-    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run)
+    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run, yes, wait_lock)
 
 
 @task(help={"env": "environment (default: staging)", "json": "machine-readable output"})
@@ -138,11 +156,14 @@ def stg_diff(c: Context, env: str = "staging", set: Any = None, values: Any = No
     show_diff(c, env, as_list(set), as_list(values))
 
 
-@task(help={"env": "environment (default: staging)", "namespace": "also delete the release's namespace"})
+@task(help={"env": "environment (default: staging)", "namespace": "also delete the release's namespace",
+            "yes": "confirm without the typed prompt where the environment asks for one",
+            "wait_lock": WAIT_LOCK_HELP})
 @errors
-def stg_delete(c: Context, env: str = "staging", namespace: bool = False) -> None:
+def stg_delete(c: Context, env: str = "staging", namespace: bool = False, yes: bool = False,
+               wait_lock: int = 0) -> None:
     """Uninstall plate-web (idempotent: deleting what is not there says so and exits 0)."""
-    _delete(c, env, namespace)
+    _delete(c, env, namespace, yes, wait_lock)
 
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from prjdevops.errors import ClusterError, ClusterUnreachable, ConfigError
+from prjdevops.errors import ClusterError, ClusterUnreachable, ConfigError, Conflict
 from prjdevops.model import Cluster
 from prjdevops.yamlio import read_yaml
 
@@ -270,6 +270,11 @@ class KubeClient:
 
         return client.CoordinationV1Api(self.api_client)
 
+    def apiextensions(self) -> Any:
+        from kubernetes import client
+
+        return client.ApiextensionsV1Api(self.api_client)
+
     # --- calls ------------------------------------------------------------------------------------
 
     @contextmanager
@@ -281,7 +286,8 @@ class KubeClient:
         try:
             yield
         except ApiException as e:
-            raise ClusterError(f"{what}: API answered {e.status} {_api_message(e)}{_tries(e)}") from e
+            kind = Conflict if e.status == 409 else ClusterError
+            raise kind(f"{what}: API answered {e.status} {_api_message(e)}{_tries(e)}") from e
         except (HTTPError, OSError) as e:
             raise ClusterUnreachable(
                 f"{what}: Kubernetes API at {self.cluster_server_hint()} is unreachable ({type(e).__name__})"
@@ -351,6 +357,35 @@ class KubeClient:
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
         self.call(f"create namespace {name}", core.create_namespace, body)
         return True
+
+
+    # --- Leases (coordination.k8s.io/v1), as plain dicts so no flow needs the client's models ----------------
+
+    def read_lease(self, name: str, namespace: str) -> dict[str, Any] | None:
+        lease = self.get_or_none(f"read lease {namespace}/{name}", self.coordination().read_namespaced_lease, name,
+                                 namespace)
+        return None if lease is None else dict(self.api_client.sanitize_for_serialization(lease))
+
+    def write_lease(self, name: str, namespace: str, spec: dict[str, Any], *,
+                    resource_version: str | None = None) -> dict[str, Any]:
+        """Create the Lease (``resource_version`` None) or replace the version we read: a racing writer makes
+        this a :class:`Conflict` (409), never a silent overwrite."""
+        api = self.coordination()
+        meta: dict[str, Any] = {"name": name, "namespace": namespace}
+        if resource_version is None:
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+            out = self.call(f"create lease {namespace}/{name}", api.create_namespaced_lease, namespace, body)
+        else:
+            meta["resourceVersion"] = resource_version
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+            out = self.call(f"write lease {namespace}/{name}", api.replace_namespaced_lease, name, namespace, body)
+        return dict(self.api_client.sanitize_for_serialization(out))
+
+    def delete_lease(self, name: str, namespace: str, *, resource_version: str) -> None:
+        """Delete the version we read (a precondition: a Lease someone took meanwhile is left alone)."""
+        body = {"preconditions": {"resourceVersion": resource_version}}
+        self.get_or_none(f"delete lease {namespace}/{name}", self.coordination().delete_namespaced_lease, name,
+                         namespace, body=body)
 
 
 def _tries(e: BaseException) -> str:

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prjdevops import argocd, guards
+from prjdevops import argocd
 from prjdevops.adapters.git import Git, same_repository
-from prjdevops.adapters.kube import KubeClient, read_context
+from prjdevops.adapters.kube import KubeClient
 from prjdevops.argocd import GROUP, VERSION, AppStatus, Settings
 from prjdevops.environments import known_environments, load_environment
-from prjdevops.errors import ArgoCDError, ClusterError, ConfigError, DeployError, GitError, GuardRefused
+from prjdevops.errors import ArgoCDError, ClusterError, ConfigError, DeployError, GitError
 from prjdevops.model import Environment
-from prjdevops.ops.production import Interaction
+from prjdevops.ops.guarded import Guard, Interaction, guarded
 from prjdevops.ops.release import Reporter, _quiet
 
 APPLY = "application/apply-patch+yaml"
@@ -154,9 +154,7 @@ def _apply(kube: KubeClient, doc: dict[str, Any], plural: str) -> None:
 
 def require_argocd(kube: KubeClient, env: Environment) -> None:
     """The Application CRD must be served, or nothing here can work."""
-    from kubernetes import client
-
-    ext = client.ApiextensionsV1Api(kube.api_client)
+    ext = kube.apiextensions()
     for crd in ("applications.argoproj.io", "appprojects.argoproj.io"):
         if kube.get_or_none(f"read CRD {crd}", ext.read_custom_resource_definition, crd) is None:
             raise ArgoCDError(f"Argo CD is not installed in the cluster of {env.name!r} (no {crd} CRD)",
@@ -201,19 +199,21 @@ def bootstrap(kube: KubeClient, env: Environment, settings: Settings, *, io: Int
     """
     settings.revision(env.name)  # the environment must be one Argo CD runs
     docs = documents_for(settings, env.name)
-    guards.check_cluster(env, read_context(env.cluster))
-    require_argocd(kube, env)
-    guards.confirm(env, yes=io.yes, is_tty=io.is_tty, ask=io.ask,
-                   what=f"apply the root Application {settings.root!r}")
-    kube.ensure_namespace(settings.namespace)
-    done: list[Applied] = []
-    for doc in docs:
-        plural = {"Application": "applications", "AppProject": "appprojects"}.get(doc["kind"], "")
-        _apply(kube, doc, plural)
-        meta = doc["metadata"]
-        report(f"applied {doc['kind']} {meta['namespace']}/{meta['name']} (server-side, manager {argocd.MANAGER})")
-        done.append(Applied(doc["kind"], meta["name"], meta["namespace"]))
-    return done
+    with guarded(kube, env, io=io, report=report) as guard:
+        require_argocd(kube, env)
+        guard.confirm(f"apply the root Application {settings.root!r}")
+        guard.check()
+        kube.ensure_namespace(settings.namespace)
+        done: list[Applied] = []
+        for doc in docs:
+            plural = {"Application": "applications", "AppProject": "appprojects"}.get(doc["kind"], "")
+            guard.check()
+            _apply(kube, doc, plural)
+            meta = doc["metadata"]
+            report(f"applied {doc['kind']} {meta['namespace']}/{meta['name']} (server-side, manager "
+                   f"{argocd.MANAGER})")
+            done.append(Applied(doc["kind"], meta["name"], meta["namespace"]))
+        return done
 
 
 # --- sync -----------------------------------------------------------------------------------------------------------
@@ -222,17 +222,17 @@ def bootstrap(kube: KubeClient, env: Environment, settings: Settings, *, io: Int
 def sync(kube: KubeClient, env: Environment, settings: Settings, name: str, *, prune: bool = False,
          io: Interaction, timeout: float = 300, interval: float = 1.0, report: Reporter = _quiet) -> AppStatus:
     """Start a sync as the Argo CD CLI does (write ``operation``), then wait for it and for Synced + Healthy."""
-    guards.check_cluster(env, read_context(env.cluster))
-    before = status(kube, settings, name)
-    if before.operating:
-        raise ArgoCDError(f"Application {name!r}: another operation is already in progress "
-                          f"({before.phase or 'requested'})", hint=f"wait for it: invoke argocd.wait {name}")
-    guards.confirm(env, yes=io.yes, is_tty=io.is_tty, ask=io.ask,
-                   what=f"sync {name}" + (" with prune" if prune else ""))
-    request = uuid.uuid4().hex
-    body = {"operation": argocd.sync_operation(prune=prune, request_id=request)}
-    kube.call(f"start sync of Application {name}", kube.custom().patch_namespaced_custom_object, GROUP, VERSION,
-              settings.namespace, "applications", name, body, _content_type=MERGE)
+    with guarded(kube, env, io=io, report=report) as guard:
+        before = status(kube, settings, name)
+        if before.operating:
+            raise ArgoCDError(f"Application {name!r}: another operation is already in progress "
+                              f"({before.phase or 'requested'})", hint=f"wait for it: invoke argocd.wait {name}")
+        guard.confirm(f"sync {name}" + (" with prune" if prune else ""))
+        request = uuid.uuid4().hex
+        body = {"operation": argocd.sync_operation(prune=prune, request_id=request)}
+        guard.check()
+        kube.call(f"start sync of Application {name}", kube.custom().patch_namespaced_custom_object, GROUP,
+                  VERSION, settings.namespace, "applications", name, body, _content_type=MERGE)
     report(f"sync of {name} requested" + (" (prune)" if prune else ""))
 
     def finished(st: AppStatus) -> bool:
@@ -258,15 +258,21 @@ class Rollback:
     status: AppStatus | None
 
 
+# Files under environments/ and helm/ that change nothing Argo CD renders: a commit touching only these is never the
+# default commit to revert.
+NOT_RENDERED = (":(exclude,glob)**/*.md", ":(exclude,glob)**/README*", ":(exclude,glob)**/LICENSE*",
+                ":(exclude,glob)**/.helmignore", ":(exclude,glob)**/templates/NOTES.txt")
+
+
 def _paths(repo_root: Path, env_dir: Path) -> list[str]:
-    """The default rollback scope: environments/ and helm/ of the repository (as git pathspecs)."""
+    """The default rollback scope: what Argo CD renders from environments/ and helm/ (as git pathspecs)."""
     out = []
     for p in (env_dir, env_dir.parent / "helm"):
         try:
             out.append(p.resolve().relative_to(repo_root.resolve()).as_posix() or ".")
         except ValueError:
             continue
-    return out or list(GITOPS_PATHS)
+    return [*(out or GITOPS_PATHS), *NOT_RENDERED]
 
 
 def rollback(git: Git, kube: KubeClient | None, env: Environment, settings: Settings, env_dir: Path, *,
@@ -278,8 +284,17 @@ def rollback(git: Git, kube: KubeClient | None, env: Environment, settings: Sett
     upstream, or a branch Argo CD does not track. A conflicting revert is aborted (the tree is left as it was)
     and the conflicting files named. Never resets --hard, never force-pushes.
     """
+    if kube is None:  # no cluster to guard or wait for (the revert and push only)
+        return _rollback(git, None, env, settings, env_dir, Guard(env, io, report), commit=commit, timeout=timeout,
+                         interval=interval, report=report)
+    with guarded(kube, env, io=io, report=report) as guard:
+        return _rollback(git, kube, env, settings, env_dir, guard, commit=commit, timeout=timeout,
+                         interval=interval, report=report)
+
+
+def _rollback(git: Git, kube: KubeClient | None, env: Environment, settings: Settings, env_dir: Path, guard: Guard,
+              *, commit: str | None, timeout: float, interval: float, report: Reporter) -> Rollback:
     target_revision = settings.revision(env.name)
-    guards.check_cluster(env, read_context(env.cluster))
     top = git.toplevel()
     busy = git.operation_in_progress()
     if busy:
@@ -316,7 +331,8 @@ def rollback(git: Git, kube: KubeClient | None, env: Environment, settings: Sett
         paths = _paths(top, env_dir)
         found = git.last_commit_touching(paths)
         if found is None:
-            raise GitError(f"no commit touched {', '.join(paths)} on {up.branch!r}; nothing to revert")
+            scope = ", ".join(p for p in paths if not p.startswith(":"))
+            raise GitError(f"no commit changed what Argo CD renders ({scope}) on {up.branch!r}; nothing to revert")
         sha = found
     if len(git.parents(sha)) > 1:
         raise GitError(f"commit {sha[:12]} is a merge: choose the commit to undo inside it (or revert the merge "
@@ -342,16 +358,9 @@ def rollback(git: Git, kube: KubeClient | None, env: Environment, settings: Sett
         for line in git.staged_diff(stat=True).rstrip().splitlines():
             report(line)
         report(git.staged_diff().rstrip())
-        if not io.yes:
-            if not io.is_tty:
-                raise GuardRefused("the GitOps rollback needs confirmation and there is no terminal to ask",
-                                   hint="rerun with --yes to confirm non-interactively")
-            try:
-                answer = io.ask(f"commit this revert and push it to {up.ref} ({env.name})? Type 'yes' to continue: ")
-            except EOFError:
-                answer = ""
-            if answer.strip() != "yes":
-                raise GuardRefused("not confirmed: the revert was abandoned and nothing was pushed")
+        guard.confirm("the GitOps rollback", always=True,
+                      question=f"commit this revert and push it to {up.ref} ({env.name})? Type 'yes' to continue: ",
+                      declined="not confirmed: the revert was abandoned and nothing was pushed")
         new = git.commit_revert()
     except BaseException:
         if git.operation_in_progress() == "revert":

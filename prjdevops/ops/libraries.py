@@ -27,6 +27,8 @@ from prjdevops.errors import ConfigError, DeployError, HealthCheckFailed, HelmOp
 from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops import release as rel_ops
+from prjdevops.ops.guarded import Guard, Interaction
+from prjdevops.ops.guarded import guarded as guarded_ctx
 from prjdevops.ops.release import Prepared, Reporter, Target, _quiet
 from prjdevops.values import Redactor
 
@@ -99,25 +101,14 @@ def chart_sources(env: Environment, report: Reporter = _quiet, *, workdir: Path 
 
 
 @contextlib.contextmanager
-def guarded(target: Target, *, what: str, yes: bool, is_tty: bool, ask: Callable[[str], str],
-            always_confirm: bool = False) -> Iterator[None]:
-    """The environment's guards around a change: the right cluster, confirmation, one deploy at a time.
-
-    Same data-driven guards as the application flows (production: context pattern, API server, typed ``yes``,
-    the environment's deploy Lease shared with them).
-    """
-    from prjdevops import guards
-    from prjdevops.adapters.kube import read_context
-    from prjdevops.ops.lock import deploy_lock
-
-    env = target.env
-    guards.check_cluster(env, read_context(env.cluster))
-    if always_confirm and not env.guards.confirm:
-        env = dataclasses.replace(env, guards=dataclasses.replace(env.guards, confirm=True))
-    guards.confirm(env, yes=yes, is_tty=is_tty, ask=ask, what=what)
-    lock = deploy_lock(target.kube, env.name, duration=3600) if env.guards.lock else contextlib.nullcontext()
-    with lock:
-        yield
+def guarded(target: Target, *, what: str, io: Interaction, report: Reporter = _quiet, summary: Sequence[str] = (),
+            always_confirm: bool = False) -> Iterator[Guard]:
+    """The environment's guards around a change of libraries (the one guard policy of ``ops.guarded``: the right
+    cluster, the deploy Lease shared with the application flows, then the confirmation showing ``summary``;
+    ``always_confirm``: deletes ask in every environment)."""
+    with guarded_ctx(target.kube, target.env, io=io, report=report, target=target) as guard:
+        guard.confirm(what, summary, always=always_confirm)
+        yield guard
 
 
 # --- fetching and preparing --------------------------------------------------------------------------------
@@ -573,6 +564,7 @@ def delete(target: Target, selection: dagmod.Dag, *, report: Reporter = _quiet, 
     def one(name: str) -> Outcome:
         t0 = time.monotonic()
         rel = env.release(name)
+        target.checkpoint()
         removed = target.helm.uninstall(rel.name, namespace=rel.namespace, wait="watcher", timeout=timeout)
         return Outcome(name, CHANGED if removed else OK, time.monotonic() - t0,
                        "uninstalled" if removed else "not installed")

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from prjdevops import backup as backups
-from prjdevops import guards
-from prjdevops.adapters.kube import read_context
 from prjdevops.dag import transitive_needs
 from prjdevops.environments import project_root
 from prjdevops.errors import ConfigError, DeployError
@@ -32,7 +30,7 @@ from prjdevops.model import Environment, Release
 from prjdevops.ops import libraries as libs
 from prjdevops.ops import production
 from prjdevops.ops import release as rel_ops
-from prjdevops.ops.lock import deploy_lock
+from prjdevops.ops.guarded import Guard, Interaction, guarded
 from prjdevops.ops.release import Prepared, Reporter, Target, _quiet
 
 INSTALL, UPGRADE, UNCHANGED, DELETE = "install", "upgrade", "unchanged", "delete"
@@ -426,7 +424,7 @@ class Result:
                         "resumed_from": self.run.resumed_from or None}}
 
 
-def deploy(target: Target, planned: Planned, *, io: production.Interaction, report: Reporter = _quiet,
+def deploy(target: Target, planned: Planned, *, io: Interaction, report: Reporter = _quiet,
            resume: Resume | None = None, scope: str = "all", concurrency: int = 1, timeout: int | None = None,
            cache_dir: Path | None = None, runs: Path | None = None) -> Result:
     """Run the plan: guards first (cluster, image tags, backups writable), typed confirmation when the plan
@@ -449,24 +447,26 @@ def deploy(target: Target, planned: Planned, *, io: production.Interaction, repo
             s.state, s.detail = o.state, o.detail
             save_run(state, folder)
 
-    # 1. Guards that change nothing, before anything is asked or touched.
-    guards.check_cluster(env, read_context(env.cluster))
+    # 1. The guard (cluster identity, the deploy Lease for the whole run), then checks that change nothing, then the
+    # confirmation showing what changes, before anything is touched.
     apps = [e for e in plan.entries if e.group == APPLICATIONS and e.name not in skip]
-    for e in apps:
-        production.preflight(target, planned.prepared[e.name])
     todo = [e for e in plan.entries if e.name not in skip]
-    if any(e.changes for e in todo):
-        guards.confirm(env, yes=io.yes, is_tty=io.is_tty, ask=io.ask,
-                       what=f"deploy {', '.join(e.name for e in todo if e.changes)}")
-    run_file = save_run(state, folder)
-    report(f"run {state.run_id} (record {run_file})" + (f", resuming run {resume.previous}" if resume else ""))
-    for name in (n for n in (e.name for e in plan.entries) if n in skip):
-        settle(libs.Outcome(name, libs.SKIPPED, detail=f"already done in run {resume.previous if resume else ''}",
-                            chart=plan.entry(name).chart))
-    lock = deploy_lock(target.kube, env.name, duration=3600) if env.guards.lock else contextlib.nullcontext()
     interrupted = True
+    run_file: Path | None = None
     try:
-        with lock:
+        with guarded(target.kube, env, io=io, report=report, target=target) as guard:
+            for e in apps:
+                production.preflight(target, planned.prepared[e.name])
+            if any(e.changes for e in todo):
+                guard.confirm(f"deploy {', '.join(e.name for e in todo if e.changes)}")
+            else:
+                guard.confirmed = True  # nothing changes: nothing to confirm
+            run_file = save_run(state, folder)
+            report(f"run {state.run_id} (record {run_file})" + (f", resuming run {resume.previous}" if resume else ""))
+            for name in (n for n in (e.name for e in plan.entries) if n in skip):
+                settle(libs.Outcome(name, libs.SKIPPED, detail=f"already done in run "
+                                    f"{resume.previous if resume else ''}", chart=plan.entry(name).chart))
+            guard.check()
             _backup_before(target, plan, skip, report)
             failed = _libraries(target, planned, skip, settle, report=report, concurrency=concurrency,
                                 timeout=timeout, cache_dir=cache_dir)
@@ -476,7 +476,7 @@ def deploy(target: Target, planned: Planned, *, io: production.Interaction, repo
                                         chart=e.chart))
                     continue
                 failed = not _application(target, planned.prepared[e.name], e, settle, report=report,
-                                          timeout=timeout)
+                                          timeout=timeout, guard=guard)
             for e in (x for x in todo if x.action == DELETE):
                 if failed:
                     settle(libs.Outcome(e.name, libs.SKIPPED, detail="not removed: a release before it failed"))
@@ -484,10 +484,12 @@ def deploy(target: Target, planned: Planned, *, io: production.Interaction, repo
                 failed = not _delete(target, e, settle, report)
         interrupted = False
     finally:
-        state.status = "failed" if interrupted or any(o.state == libs.FAILED for o in outcomes.values()) \
-            else "succeeded"
-        state.finished = datetime.now(UTC).isoformat(timespec="seconds")
-        save_run(state, folder)
+        if run_file is not None:
+            state.status = "failed" if interrupted or any(o.state == libs.FAILED for o in outcomes.values()) \
+                else "succeeded"
+            state.finished = datetime.now(UTC).isoformat(timespec="seconds")
+            save_run(state, folder)
+    assert run_file is not None
     recap = libs.Recap([outcomes[e.name] for e in plan.entries if e.name in outcomes], time.monotonic() - started)
     return Result(plan, recap, state, run_file)
 
@@ -523,12 +525,11 @@ def _libraries(target: Target, planned: Planned, skip: set[str], settle: Callabl
 
 
 def _application(target: Target, prep: Prepared, entry: PlanEntry, settle: Callable[[libs.Outcome], None], *,
-                 report: Reporter, timeout: int | None) -> bool:
+                 report: Reporter, timeout: int | None, guard: Guard) -> bool:
     """The application through the guarded deploy (confirmed and locked by the platform run); True when ok."""
     t0 = time.monotonic()
     try:
-        out = production.guarded_deploy(target, prep, io=production.Interaction(yes=True), report=report,
-                                        timeout=timeout, locked=True)
+        out = production.guarded_deploy(target, prep, io=guard.io, report=report, timeout=timeout, guard=guard)
     except DeployError as e:
         settle(libs.Outcome(entry.name, libs.FAILED, time.monotonic() - t0, prep.redactor.text(str(e)),
                             chart=entry.chart))
@@ -543,6 +544,7 @@ def _application(target: Target, prep: Prepared, entry: PlanEntry, settle: Calla
 def _delete(target: Target, entry: PlanEntry, settle: Callable[[libs.Outcome], None], report: Reporter) -> bool:
     t0 = time.monotonic()
     try:
+        target.checkpoint()
         removed = target.helm.uninstall(entry.name, namespace=entry.namespace, wait="watcher", timeout=300)
     except DeployError as e:
         settle(libs.Outcome(entry.name, libs.FAILED, time.monotonic() - t0, str(e), chart=entry.chart))

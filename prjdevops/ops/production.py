@@ -17,8 +17,13 @@ from prjdevops import guards
 from prjdevops.adapters.helm import ReleaseInfo, chart_defaults
 from prjdevops.adapters.kube import read_context
 from prjdevops.errors import ConfigError, DeployError, GuardRefused, HealthCheckFailed, HelmOperationError
+from prjdevops.hooks import Hook, ordered, plan_lines
 from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
-from prjdevops.ops.lock import deploy_lock
+from prjdevops.model import Environment, Release
+from prjdevops.ops.guarded import Guard, Interaction, guarded
+from prjdevops.ops.hooks import HookFailed, HookRunner
+from prjdevops.ops.hooks import log_dir as hook_log_dir
+from prjdevops.ops.lock import current_holder
 from prjdevops.ops.release import (
     PENDING,
     HealthSnapshot,
@@ -38,14 +43,7 @@ from prjdevops.ops.release import (
 from prjdevops.ops.release import status as release_status
 from prjdevops.values import deep_merge
 
-
-@dataclass
-class Interaction:
-    """How the flow may talk to the operator."""
-
-    yes: bool = False
-    is_tty: bool = False
-    ask: Callable[[str], str] = input
+__all__ = ["Interaction", "Outcome", "guarded_deploy", "manual_rollback", "restore"]
 
 
 @dataclass
@@ -109,55 +107,97 @@ def _rollback(target: Target, prep: Prepared, revision: int, *, before: ReleaseI
         healthy=(lambda: snapshot(target.kube, objects, rel.namespace).healthy) if objects else None)
 
 
+def deploy_hooks(env: Environment, rel: Release, *, backup: bool, gate: bool) -> dict[str, list[Hook]]:
+    """Every step a deploy of ``rel`` runs around the upgrade, by event, in order: the built-in backup, health gate
+    and verify gate as hooks among the team's own (see ``prjdevops/hooks.py``)."""
+    builtins = [*(["backup"] if backup else []), "health", *(["verify"] if gate else [])]
+    return {event: ordered(event, env.hooks, rel.hooks, builtins=builtins)
+            for event in ("prepare", "pre-deploy", "post-deploy", "on-failure")}
+
+
 def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: Reporter = _quiet,
                    recover_stuck: bool = False, timeout: int | None = None,
-                   gate: Callable[[Target, Prepared], list[str]] | None = None, locked: bool = False) -> Outcome:
+                   gate: Callable[[Target, Prepared], list[str]] | None = None, guard: Guard | None = None,
+                   skip_backup: bool = False) -> Outcome:
     """The whole production deploy. ``gate`` (optional) returns failed post-deploy checks; any fails the deploy.
 
-    ``locked``: the caller already holds the environment's deploy Lease (the platform deploy holds it for the
-    whole run), so this step must neither take nor release it.
+    ``guard``: the enclosing flow's guard (the platform deploy holds the Lease and the confirmation for the whole
+    run), reused instead of taking them again. ``skip_backup``: where the environment keeps backups, skipping one
+    needs the typed confirmation even with ``--yes``. The team's hooks run around the upgrade: prepare and
+    pre-deploy before it (a failure stops before any change), post-deploy after the health gate (a failure fails
+    the deploy and rolls back like a failed gate), on-failure after a failure.
     """
     env, rel = target.env, prep.release
     started = time.monotonic()
-    preflight(target, prep)
-    stuck = stuck_revision(target, prep)
-    if stuck is not None and not recover_stuck:
-        raise GuardRefused(f"release {rel.name!r} is stuck in {stuck.status} (revision {stuck.revision}) from an "
-                           "interrupted run; nothing was changed",
-                           hint="rerun with --recover to roll back to the last deployed revision")
-    diffs = diff(target, prep)
-    if not diffs and stuck is None:
-        report(f"no changes: {rel.name} in {env.name} already matches; nothing to do")
+    with guarded(target.kube, env, io=io, report=report, target=target, outer=guard) as g:
+        if skip_backup and env.backup.enabled:
+            if not io.is_tty:
+                raise GuardRefused(f"skipping the backup of {rel.name!r} in {env.name!r} needs the typed yes at a "
+                                   "terminal (--yes does not skip a backup); nothing was changed",
+                                   hint="run it at a terminal, or deploy with the backup")
+            guards.confirm(env, yes=False, is_tty=True, ask=io.ask, what=f"deploy {rel.name} without a backup",
+                           always=True,
+                           question=f"deploy {rel.name} to {env.name!r} WITHOUT a backup first? Type 'yes': ",
+                           declined=f"not confirmed: nothing was changed in {env.name!r}")
+        hooks = deploy_hooks(env, rel, backup=env.backup.enabled and not skip_backup, gate=gate is not None)
+        runner = HookRunner(env, rel, redact=prep.redactor.text, report=report, log_dir=hook_log_dir(env))
+        runner.run(hooks["prepare"], event="prepare")
+        preflight(target, prep)
+        stuck = stuck_revision(target, prep)
+        if stuck is not None and not g.holds_lease:
+            holder = current_holder(target.kube, env.name)
+            if holder is not None:
+                raise GuardRefused(f"another deploy to {env.name!r} is running: release {rel.name!r} is "
+                                   f"{stuck.status} (revision {stuck.revision}) and the deploy lease is held by "
+                                   f"{holder.describe()}", hint="wait for it to finish, or use --wait-lock SECONDS")
+        if stuck is not None and not recover_stuck:
+            raise GuardRefused(f"release {rel.name!r} is stuck in {stuck.status} (revision {stuck.revision}) from an "
+                               "interrupted run (no other deploy holds the lease); nothing was changed",
+                               hint="rerun with --recover to roll back to the last deployed revision")
+        diffs = diff(target, prep)
         current = target.helm.status(rel.name, namespace=rel.namespace)
-        return Outcome(rel.name, "unchanged", current.revision if current else 0)
-    report(f"plan for {rel.name} in {env.name}: {len(diffs)} object(s) change")
-    for line in diff_summary(diffs):
-        report(line)
-    guards.confirm(env, yes=io.yes, is_tty=io.is_tty, ask=io.ask, what=f"deploy {rel.name}")
-    lock = deploy_lock(target.kube, env.name) if env.guards.lock and not locked else _null_lock()
-    with lock:
+        if not diffs and stuck is None and current is not None and current.status == "deployed":
+            report(f"no changes: {rel.name} in {env.name} already matches; nothing to do")
+            return Outcome(rel.name, "unchanged", current.revision)
+        if not diffs and current is not None and current.status != "deployed":
+            report(f"last revision {current.revision} of {rel.name} is {current.status}: deploy again")
+        report(f"plan for {rel.name} in {env.name}: {len(diffs)} object(s) change")
+        for line in diff_summary(diffs):
+            report(line)
+        for line in plan_lines([*hooks["pre-deploy"], *hooks["post-deploy"], *hooks["on-failure"]]):
+            report(line)
+        g.confirm(f"deploy {rel.name}")
         if stuck is not None:
+            g.check()
             recover(target, prep, report)
         previous = target.helm.status(rel.name, namespace=rel.namespace)
         record = None
-        if env.backup.enabled and previous is not None:
+        if env.backup.enabled and not skip_backup and previous is not None:
+            g.check()
             record = backups.take(target.helm, env, rel, reason="before deploy", redactor=prep.redactor)
             if record is not None:
                 report(f"backup of revision {record.revision} written to {record.path}")
+        g.check()
+        runner.run(hooks["pre-deploy"], event="pre-deploy", revision=previous.revision if previous else None)
         try:
             result = deploy(target, prep, timeout=timeout or env.guards.health_timeout, report=report,
-                            description=f"prjdevops deploy to {env.name}", locked=env.guards.lock)
+                            description=f"prjdevops deploy to {env.name}", locked=g.holds_lease)
             failed = gate(target, prep) if gate else []
             if failed:
                 raise HealthCheckFailed(f"post-deploy checks failed: {'; '.join(failed)}")
-        except (HealthCheckFailed, HelmOperationError) as err:
+            runner.run(hooks["post-deploy"], event="post-deploy", revision=result.revision)
+        except (HealthCheckFailed, HelmOperationError, HookFailed) as err:
+            failure = {"PRJDEVOPS_ERROR": prep.redactor.text(err.message)}
             if previous is None:
+                runner.run(hooks["on-failure"], event="on-failure", extra=failure, stop_on_failure=False)
                 raise
             evidence = save_evidence(target, prep, record, str(err))
             report(f"deploy failed: {err}")
             if evidence:
                 report(f"failure evidence saved to {evidence}")
             verified = rollback_verified(target, prep, previous, report)
+            runner.run(hooks["on-failure"], event="on-failure", revision=verified.revision, extra=failure,
+                       stop_on_failure=False)
             raise HealthCheckFailed(
                 prep.redactor.text(f"deploy of {rel.name!r} to {env.name!r} failed and was rolled back to "
                                    f"revision {previous.revision} (now revision {verified.revision}, verified "
@@ -165,14 +205,6 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: R
                 hint=f"see the evidence in {evidence}" if evidence else None) from err
     return Outcome(rel.name, "deployed", result.revision, record.path if record else None, diffs,
                    time.monotonic() - started)
-
-
-class _null_lock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def save_evidence(target: Target, prep: Prepared, record: backups.BackupRecord | None, error: str) -> Path | None:
@@ -228,8 +260,13 @@ def rollback_verified(target: Target, prep: Prepared, to: ReleaseInfo, report: R
 def manual_rollback(target: Target, prep: Prepared, *, revision: int | None, io: Interaction,
                     report: Reporter = _quiet) -> ReleaseInfo:
     """``prod.rollback [REV]``: previous revision by default; confirmation; backup first; verified."""
+    with guarded(target.kube, target.env, io=io, report=report, target=target) as g:
+        return _manual_rollback(target, prep, g, revision=revision, report=report)
+
+
+def _manual_rollback(target: Target, prep: Prepared, g: Guard, *, revision: int | None,
+                     report: Reporter) -> ReleaseInfo:
     env, rel = target.env, prep.release
-    guards.check_cluster(env, read_context(env.cluster))
     history = target.helm.history(rel.name, namespace=rel.namespace)
     if not history:
         raise ConfigError(f"release {rel.name!r} is not installed in {env.name!r}; nothing to roll back")
@@ -244,25 +281,35 @@ def manual_rollback(target: Target, prep: Prepared, *, revision: int | None, io:
         choices = ", ".join(str(r) for r in valid if r != current.revision) or "none"
         raise ConfigError(f"cannot roll {rel.name!r} back to revision {revision}: valid revisions are {choices} "
                           f"(current is {current.revision})")
-    guards.confirm(env, yes=io.yes, is_tty=io.is_tty, ask=io.ask,
-                   what=f"roll {rel.name} back from revision {current.revision} to {revision}")
-    lock = deploy_lock(target.kube, env.name) if env.guards.lock else _null_lock()
-    with lock:
-        if env.backup.enabled:
-            record = backups.take(target.helm, env, rel, reason=f"before rollback to r{revision}",
-                                  redactor=prep.redactor)
-            if record is not None:
-                report(f"backup of revision {record.revision} written to {record.path}")
-        to = target.helm.status(rel.name, namespace=rel.namespace, revision=revision)
-        assert to is not None
-        return rollback_verified(target, prep, to, report)
+    hooks = {event: ordered(event, env.hooks, rel.hooks) for event in ("pre-rollback", "post-rollback")}
+    for line in plan_lines([*hooks["pre-rollback"], *hooks["post-rollback"]]):
+        report(line)
+    g.confirm(f"roll {rel.name} back from revision {current.revision} to {revision}")
+    if env.backup.enabled:
+        g.check()
+        record = backups.take(target.helm, env, rel, reason=f"before rollback to r{revision}",
+                              redactor=prep.redactor)
+        if record is not None:
+            report(f"backup of revision {record.revision} written to {record.path}")
+    to = target.helm.status(rel.name, namespace=rel.namespace, revision=revision)
+    assert to is not None
+    runner = HookRunner(env, rel, redact=prep.redactor.text, report=report, log_dir=hook_log_dir(env))
+    g.check()
+    runner.run(hooks["pre-rollback"], event="pre-rollback", revision=current.revision)
+    info = rollback_verified(target, prep, to, report)
+    runner.run(hooks["post-rollback"], event="post-rollback", revision=info.revision)
+    return info
 
 
 def restore(target: Target, prep: Prepared, name: str, *, io: Interaction, report: Reporter = _quiet,
             ) -> list[ObjectDiff]:
     """Re-apply a verified backup's values with the in-repo chart; returns the diff left afterwards (empty)."""
+    with guarded(target.kube, target.env, io=io, report=report, target=target) as g:
+        return _restore(target, prep, name, g, report=report)
+
+
+def _restore(target: Target, prep: Prepared, name: str, g: Guard, *, report: Reporter) -> list[ObjectDiff]:
     env, rel = target.env, prep.release
-    guards.check_cluster(env, read_context(env.cluster))
     record = backups.find(env, rel, name)
     values = backups.load_values(record)  # verifies every checksum first
     manifest = backups.load_manifest(record)
@@ -270,14 +317,13 @@ def restore(target: Target, prep: Prepared, name: str, *, io: Interaction, repor
     if record.chart_version and current_version and record.chart_version != current_version:
         raise ConfigError(f"backup {name} was taken with chart version {record.chart_version}, the repository has "
                           f"{current_version}; check out the matching chart first")
-    guards.confirm(env, yes=io.yes, is_tty=io.is_tty, ask=io.ask, what=f"restore {rel.name} from backup {name}")
+    g.confirm(f"restore {rel.name} from backup {name}")
     restored = Prepared(release=rel, values=type(prep.values)(values=values, sources={}), redactor=prep.redactor)
-    lock = deploy_lock(target.kube, env.name) if env.guards.lock else _null_lock()
-    with lock:
-        if env.backup.enabled:
-            backups.take(target.helm, env, rel, reason=f"before restore of {name}", redactor=prep.redactor)
-        deploy(target, restored, timeout=env.guards.health_timeout, report=report, locked=env.guards.lock,
-               description=f"prjdevops restore of backup {name}")
+    if env.backup.enabled:
+        g.check()
+        backups.take(target.helm, env, rel, reason=f"before restore of {name}", redactor=prep.redactor)
+    deploy(target, restored, timeout=env.guards.health_timeout, report=report, locked=g.holds_lease,
+           description=f"prjdevops restore of backup {name}")
     live = target.helm.status(rel.name, namespace=rel.namespace)
     left = diff_objects(parse_manifest(manifest, rel.namespace),
                         parse_manifest(live.manifest if live else "", rel.namespace), prep.redactor)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prjdevops.adapters.helm import (
     HelmClient,
@@ -31,6 +31,9 @@ from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manife
 from prjdevops.model import Environment, Release
 from prjdevops.values import LayeredValues, Redactor, layer
 
+if TYPE_CHECKING:
+    from prjdevops.ops.guarded import Interaction
+
 Reporter = Callable[[str], None]
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the OCI distribution spec's tag grammar
@@ -45,13 +48,19 @@ def _quiet(_: str) -> None:
     pass
 
 
+def _no_guard() -> None:
+    return None
+
+
 @dataclass
 class Target:
-    """An environment bound to its cluster: the adapters every flow needs."""
+    """An environment bound to its cluster: the adapters every flow needs. ``checkpoint`` runs before every Helm
+    write: inside ``ops.guarded`` it stops the flow when another run took the environment's deploy Lease."""
 
     env: Environment
     kube: KubeClient
     helm: HelmClient
+    checkpoint: Callable[[], None] = _no_guard
 
     def close(self) -> None:
         self.helm.close()
@@ -287,6 +296,7 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
     started = time.monotonic()
     attempt = 0
     while True:
+        target.checkpoint()  # the Lease is still ours: nobody else writes this release meanwhile
         try:
             return do()
         except HelmOperationError as err:
@@ -537,12 +547,64 @@ def status(target: Target, name: str) -> ReleaseStatus:
     return ReleaseStatus(rel.name, rel.namespace, info, pods, services, ingresses)
 
 
+def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, wait: bool = True, timeout: int | None = None,
+                   report: Reporter = _quiet) -> DeployResult:
+    """``stg.deploy``: the environment's guards (cluster, Lease, confirmation where asked), then the deploy."""
+    from prjdevops.hooks import ordered, plan_lines
+    from prjdevops.ops.guarded import guarded
+    from prjdevops.ops.hooks import HookFailed, HookRunner, log_dir
+
+    env, rel = target.env, prep.release
+    hooks = {e: ordered(e, env.hooks, rel.hooks, builtins=["health"] if wait else [])
+             for e in ("prepare", "pre-deploy", "post-deploy", "on-failure")}
+    runner = HookRunner(env, rel, redact=prep.redactor.text, report=report, log_dir=log_dir(env))
+    with guarded(target.kube, env, io=io, report=report, target=target) as guard:
+        runner.run(hooks["prepare"], event="prepare")
+        for line in plan_lines([*hooks["pre-deploy"], *hooks["post-deploy"], *hooks["on-failure"]]):
+            report(line)
+        guard.confirm(f"deploy {rel.name}")
+        before = target.helm.status(rel.name, namespace=rel.namespace)
+        guard.check()
+        runner.run(hooks["pre-deploy"], event="pre-deploy", revision=before.revision if before else None)
+        try:
+            result = deploy(target, prep, wait=wait, timeout=timeout, report=report, locked=guard.holds_lease,
+                            description=f"prjdevops deploy to {env.name}")
+            runner.run(hooks["post-deploy"], event="post-deploy", revision=result.revision)
+        except (HealthCheckFailed, HelmOperationError, HookFailed) as err:
+            runner.run(hooks["on-failure"], event="on-failure", extra={"PRJDEVOPS_ERROR": prep.redactor.text(
+                err.message)}, stop_on_failure=False)
+            raise
+        return result
+
+
+def guarded_delete(target: Target, name: str, *, io: Interaction, delete_namespace: bool = False,
+                   report: Reporter = _quiet) -> bool:
+    """``stg.delete``: the environment's guards, then the uninstall (idempotent)."""
+    from prjdevops.hooks import ordered, plan_lines
+    from prjdevops.ops.guarded import guarded
+    from prjdevops.ops.hooks import HookRunner, log_dir
+
+    env, rel = target.env, target.env.release(name)
+    hooks = {e: ordered(e, env.hooks, rel.hooks) for e in ("pre-delete", "post-delete")}
+    runner = HookRunner(env, rel, report=report, log_dir=log_dir(env))
+    with guarded(target.kube, env, io=io, report=report, target=target) as guard:
+        for line in plan_lines([*hooks["pre-delete"], *hooks["post-delete"]]):
+            report(line)
+        guard.confirm(f"uninstall {name}" + (" and delete its namespace" if delete_namespace else ""))
+        guard.check()
+        runner.run(hooks["pre-delete"], event="pre-delete")
+        removed = delete(target, name, delete_namespace=delete_namespace, report=report)
+        runner.run(hooks["post-delete"], event="post-delete")
+        return removed
+
+
 # --- delete ----------------------------------------------------------------------------------------------
 
 
 def delete(target: Target, name: str, *, delete_namespace: bool = False, report: Reporter = _quiet) -> bool:
     """Uninstall the release (idempotent); optionally delete its namespace too. True when something went."""
     rel = target.env.release(name)
+    target.checkpoint()
     removed = target.helm.uninstall(rel.name, namespace=rel.namespace)
     report(f"uninstalled release {rel.name} from namespace {rel.namespace}" if removed
            else f"release {rel.name} is not installed in namespace {rel.namespace}: nothing to delete")

@@ -31,7 +31,8 @@ VALUES = {
 
 
 # Where people edit while the suite runs (a shared work tree): not where the tool writes.
-SOURCES = {".git", ".venv", "tests", "prjdevops", "kubesandbox", "tasks", "controlplane", "docs", "bench", "verify", "__pycache__", ".pytest_cache",
+SOURCES = {".git", ".venv", "tests", "prjdevops", "kubesandbox", "tasks", "controlplane", "docs", "bench", "verify",
+           "__pycache__", ".pytest_cache",
            ".mypy_cache", ".ruff_cache"}
 
 

@@ -57,6 +57,17 @@ def test_default_commit_is_the_last_touching_environments_or_helm(project: Proje
     assert git(project.work, "status", "--porcelain") == ""
 
 
+def test_default_commit_skips_commits_that_change_nothing_argo_cd_renders(project: Project) -> None:
+    bad = project.change_replicas(project.work, 3, "plate-web: 3 replicas")
+    (project.env_dir / "README.md").write_text("how we run environments\n")
+    helm = project.env_dir.parent / "helm"
+    helm.mkdir(exist_ok=True)
+    (helm / "README.md").write_text("charts\n")
+    commit_all(project.work, "docs only")
+    git(project.work, "push", "-q")
+    assert rollback(project).reverted == bad
+
+
 def test_dirty_work_tree_is_refused(project: Project) -> None:
     project.change_replicas(project.work, 3, "plate-web: 3 replicas")
     git(project.work, "push", "-q")

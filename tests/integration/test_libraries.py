@@ -217,7 +217,8 @@ def test_cli_plan_deploy_status_delete(tmp_path: Path, kubeconfig: Path, repo: C
 
     refused = run(["libraries.delete", "--env", "local"], envs, tmp_path)  # no TTY, no --yes
     assert refused.returncode == 1
-    assert "needs confirmation and there is no terminal" in refused.stderr
+    # local asks for no confirmation, but a delete asks everywhere: the refusal says so
+    assert "needs confirmation in every environment and there is no terminal" in refused.stderr
     deleted = run(["libraries.delete", "--env", "local", "--yes"], envs, tmp_path)
     assert deleted.returncode == 0, deleted.stderr
     assert "recap: ok=0 changed=5 failed=0 skipped=0" in deleted.stdout

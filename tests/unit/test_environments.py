@@ -241,3 +241,17 @@ def test_needs_on_a_broken_release_is_not_reported_as_unknown(tmp_path: Path) ->
     assert "releases[1].timeout" not in msg and "releases[0].timeout: must be" in msg
     assert "names unknown release 'cache'" in msg
     assert "unknown release 'db'" not in msg
+
+
+def test_a_release_with_a_bad_key_is_still_checked_for_chart_values_and_needs(tmp_path: Path) -> None:
+    env_dir = _project(tmp_path, _overlay(BROKEN["base"], {"releases": [
+        {"name": "app", "chart": "charts/nope", "namespace": "app", "replicas": 3, "values": ["missing.yaml"],
+         "needs": ["ghost"]},
+    ]}))
+    with pytest.raises(ConfigError) as exc:
+        load_environment("demo", env_dir)
+    msg = str(exc.value)
+    assert "(4 problems)" in msg
+    for key, reason in (("releases[0].replicas", "unknown key"), ("releases[0].chart", "has no Chart.yaml"),
+                        ("releases[0].values[0]", "does not exist"), ("releases[app].needs", "'ghost'")):
+        assert f": {key}: " in msg and reason in msg, key
