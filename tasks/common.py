@@ -33,13 +33,10 @@ WAIT_LOCK_HELP = "seconds to wait for another run's deploy lease instead of refu
 def say(line: str) -> None:
     """One line on stdout. A reader that went away (``| head``) must not stop a deploy half-way: from then on
     output goes nowhere and the command carries on to its own end and exit code."""
-    import sys
-
     try:
         print(line, flush=True)
     except BrokenPipeError:
         _stdout_gone()
-        del sys  # keep the name local
 
 
 def _stdout_gone() -> None:

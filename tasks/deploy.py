@@ -9,6 +9,7 @@ from typing import Any
 
 from invoke import Context, Exit, task
 
+from tasks import colour
 from tasks.common import WAIT_LOCK_HELP, errors, interaction, say, settings
 
 
@@ -80,7 +81,7 @@ def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_
     else:
         say("")
         for line in result.recap.lines():
-            say(line)
+            say(colour.statuses(line))
     if result.failed:
         names = ", ".join(o.name for o in result.failed)
         raise Exit(f"error: {len(result.failed)} release(s) failed: {names}; fix the cause and continue with "

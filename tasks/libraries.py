@@ -7,6 +7,7 @@ from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
+from tasks import colour
 from tasks.common import WAIT_LOCK_HELP, errors, interaction, say, settings
 
 _SELECT = {
@@ -40,7 +41,7 @@ def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concur
         say(line)
     for name in selection.order:
         for d in result.releases[name].diffs:
-            say(d.diff)
+            say(colour.diff(d.diff))
     if result.changes:
         raise Exit(code=2)
 
@@ -80,7 +81,7 @@ def _print_recap(recap: Any, as_json: bool) -> None:
     else:
         say("")
         for line in recap.lines():
-            say(line)
+            say(colour.statuses(line))
     if recap.failed:
         names = ", ".join(o.name for o in recap.failed)
         raise Exit(f"error: {len(recap.failed)} release(s) failed: {names}", code=1)
@@ -108,7 +109,7 @@ def status(c: Context, env: str = "staging", only: str = "", tier: int = 0, json
                   [[r.name, r.namespace, r.tier, r.chart + ("" if r.chart == r.pinned else f" (pinned {r.pinned})"),
                     r.revision, r.status, r.ready] for r in rows])
     for line in lines:
-        say(line)
+        say(colour.statuses(line))
 
 
 @task(help={**_SELECT, "yes": "confirm without the typed prompt (deletes ask in every environment; required "

@@ -6,6 +6,7 @@ from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
+from tasks import colour
 from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, interaction, say, settings
 from tasks.stg import DEPLOY_HELP, show_diff, show_hooks, show_status
 
@@ -50,7 +51,7 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
             diffs = release.diff(target, prep)
             say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
             for d in diffs:
-                say(d.diff)
+                say(colour.diff(d.diff))
             hooks = production.deploy_hooks(target.env, prep.release, gate=verify,
                                             backup=target.env.backup.enabled and not skip_backup)
             show_hooks([h for event in hooks.values() for h in event])
@@ -125,7 +126,7 @@ def prod_restore(c: Context, backup: str, env: str = "production", yes: bool = F
         left = production.restore(target, prep, backup, io=interaction(yes, wait_lock),
                                   report=say)
     for d in left:
-        say(d.diff)
+        say(colour.diff(d.diff))
     if left:
         raise Exit(code=2)
 

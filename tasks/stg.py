@@ -7,6 +7,7 @@ from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
+from tasks import colour
 from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, interaction, say, settings
 
 DEPLOY_HELP = {
@@ -34,7 +35,7 @@ def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: in
             diffs = ops.diff(target, prep)
             say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
             for d in diffs:
-                say(d.diff)
+                say(colour.diff(d.diff))
             from prjdevops.hooks import ordered
 
             env_, rel = target.env, prep.release
@@ -75,7 +76,7 @@ def show_status(c: Context, env: str, as_json: bool, *, production: bool = False
     for line in table(["RELEASE", "NAMESPACE", "REVISION", "STATUS", "CHART", "APP VERSION", "UPDATED"],
                       [[i.name, i.namespace, i.revision, i.status, f"{i.chart}-{i.chart_version}", i.app_version,
                         i.updated]]):
-        say(line)
+        say(colour.statuses(line))
     say("")
     for line in table(["POD", "READY", "STATUS", "RESTARTS", "AGE", "REASON"],
                       [[p["name"], "yes" if p["ready"] else "no", p["phase"], p["restarts"], age(p["age_seconds"]),
@@ -95,7 +96,7 @@ def show_status(c: Context, env: str, as_json: bool, *, production: bool = False
         for line in table(["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"],
                           [[h.revision, h.updated, h.status, f"{h.chart}-{h.chart_version}", h.app_version,
                             h.description] for h in st.history]):
-            say(line)
+            say(colour.statuses(line))
         say("")
         if st.backups:
             for line in table(["BACKUP", "REVISION", "TAKEN", "REASON"],
@@ -121,7 +122,7 @@ def show_diff(c: Context, env: str, set: list[str], values: list[str]) -> None:
     for line in ops.diff_summary(diffs):
         say(line)
     for d in diffs:
-        say(d.diff)
+        say(colour.diff(d.diff))
     raise Exit(code=2)
 
 

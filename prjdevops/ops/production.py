@@ -87,7 +87,7 @@ def recover(target: Target, prep: Prepared, report: Reporter = _quiet) -> Releas
     good = last_deployed(target, prep, before=stuck.revision)
     if good is None:
         raise DeployError(f"release {prep.release.name!r} is stuck in {stuck.status} with no earlier good revision",
-                          hint="uninstall it with invoke stg.delete --env ... and deploy again")
+                          hint=f"uninstall it with invoke stg.delete --env {target.env.name} and deploy again")
     report(f"recovering {prep.release.name}: revision {stuck.revision} is {stuck.status}; "
            f"rolling back to revision {good.revision}")
     return _rollback(target, prep, good.revision, before=stuck, report=report)
@@ -252,7 +252,7 @@ def rollback_verified(target: Target, prep: Prepared, to: ReleaseInfo, report: R
         problems.append("workloads not healthy after rollback: " + snap.line())
     if problems:
         raise HealthCheckFailed(f"rollback of {rel.name!r} to revision {to.revision} did not verify: "
-                                + "; ".join(problems), hint="inspect with invoke prod.status")
+                                + "; ".join(problems), hint=f"inspect with invoke prod.status --env {env.name}")
     report(f"rollback verified: {rel.name} revision {info.revision} (= revision {to.revision}), healthy")
     return info
 

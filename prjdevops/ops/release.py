@@ -48,6 +48,12 @@ def _quiet(_: str) -> None:
     pass
 
 
+def status_command(env: Environment) -> str:
+    """The command that shows a release of ``env`` (hints name it): prod.* where the environment is guarded."""
+    area = "prod" if env.name == "production" or env.guards.confirm else "stg"
+    return f"invoke {area}.status --env {env.name}"
+
+
 def _no_guard() -> None:
     return None
 
@@ -330,7 +336,7 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
                 raise HelmOperationError(
                     action, rel.name, rel.namespace,
                     f"{err.detail}; revision {now.revision} was left {now.status}",
-                    hint="roll it back with invoke prod.deploy --recover (or invoke stg.delete and deploy again)",
+                    hint=f"roll it back with invoke prod.deploy --env {target.env.name} --recover",
                 ) from err
             if attempt >= policy.attempts or time.monotonic() - started + wait > policy.total:
                 raise HelmOperationError(action, rel.name, rel.namespace,
@@ -448,7 +454,7 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
                 raise HealthCheckFailed(
                     prep.redactor.text(f"release {rel.name!r} did not become ready within {timeout}s: "
                                        f"{stuck_message(snap)}"),
-                    hint=f"inspect with invoke stg.status --env {target.env.name}, or raise --timeout") from err
+                    hint=f"inspect with {status_command(target.env)}, or raise --timeout") from err
         if isinstance(err, DeployError):
             raise type(err)(prep.redactor.text(err.message)) if isinstance(err, HealthCheckFailed) else err
         raise err
