@@ -181,9 +181,10 @@ def _first_line(text: str) -> str:
 def exception_reason(exc: BaseException) -> str:
     """One line for a failed user test: the assertion's message (or pytest's rewritten ``assert ...``), a project
     error's own text, else ``Type: message``."""
-    if isinstance(exc, AssertionError | DeployError) or type(exc).__module__.startswith("_pytest"):
-        text = getattr(exc, "msg", None) or str(exc)
-        return _first_line(str(text)) or type(exc).__name__
+    if isinstance(exc, pytest.fail.Exception | pytest.skip.Exception):  # their __module__ is "builtins"
+        return _first_line(str(exc.msg or "")) or type(exc).__name__
+    if isinstance(exc, AssertionError | DeployError):
+        return _first_line(str(exc)) or type(exc).__name__
     return f"{type(exc).__name__}: {_first_line(str(exc))}".rstrip(": ")
 
 
