@@ -84,4 +84,5 @@ def test_host_is_skipped_without_ssh_nodes(suite: Path, tmp_path: Path, kubeconf
     run = runner.run("bare", only=["node-smoke"], reports=tmp_path / "r", environments_dir=env_dir, timeout=120)
     assert [(r.check, r.result, r.reason) for r in run.rows] == [
         (f"test_nodes_smoke.py::{name}[no-ssh-nodes]", "skipped",
-         "environment bare lists no SSH nodes in its inventory") for name in ("test_commands_run_on_the_node_over_ssh", "test_sshd_runs")]
+         "environment bare lists no SSH nodes in its inventory")
+        for name in ("test_commands_run_on_the_node_over_ssh", "test_sshd_runs")]
