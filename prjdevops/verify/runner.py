@@ -63,6 +63,22 @@ def pytest_argv(env: str, *, only: Sequence[str] = (), junit: Path, root: Path |
     return argv
 
 
+def why_not_run(output: str, returncode: int) -> str:
+    """One line saying why pytest could not run the suite, from its output."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    # pytest reports a usage error (e.g. an unknown environment, from verify/conftest.py) as "ERROR: <why>"
+    errors = [m.group(1).strip() for line in lines if (m := re.match(r"^\s*error:\s*(.+)", line, re.IGNORECASE))]
+    if errors:
+        return errors[0]
+    # a test file of the suite that does not import: "ERROR collecting <file>", then pytest's "E   <exception>"
+    for i, line in enumerate(lines):
+        m = re.search(r"ERROR collecting (\S+)", line)
+        if m:
+            detail = next((x.strip()[1:].strip() for x in lines[i + 1:] if x.startswith("E ")), "")
+            return f"{Path(m.group(1)).name} does not load" + (f": {detail}" if detail else "")
+    return lines[-1] if lines else f"pytest exit code {returncode}"
+
+
 def run(env: str, *, only: Sequence[str] = (), reports: Path | None = None, environments_dir: Path | None = None,
         timeout: float = 900, extra_env: dict[str, str] | None = None) -> VerifyRun:
     """Run the suite for ``env``; JUnit XML and pytest's output land in ``reports/verify-<env>.{xml,log}``."""
@@ -82,10 +98,7 @@ def run(env: str, *, only: Sequence[str] = (), reports: Path | None = None, envi
         raise DeployError(f"verify suite for {env!r} did not finish within {timeout:.0f}s") from e
     log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if not junit.is_file() or proc.returncode in (2, 3, 4):  # interrupted, internal error, usage error
-        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-        # pytest reports a usage error (e.g. an unknown environment, from verify/conftest.py) as "ERROR: <why>"
-        errors = [m.group(1).strip() for line in lines if (m := re.match(r"^\s*error:\s*(.+)", line, re.IGNORECASE))]
-        why = errors[0] if errors else (lines[-1] if lines else f"pytest exit code {proc.returncode}")
+        why = why_not_run(proc.stderr + proc.stdout, proc.returncode)
         raise DeployError(f"verify suite for {env!r} could not run: {why}", hint=f"see {log}")
     return VerifyRun(env, read_junit(junit), junit, log, proc.returncode)
 

@@ -163,3 +163,24 @@ def test_suite_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 ])
 def test_exception_reason_is_one_line(exc: BaseException, want: str) -> None:
     assert exception_reason(exc) == want
+
+
+COLLECT_ERROR = """
+==================================== ERRORS ====================================
+___________________ ERROR collecting test_plate_web_smoke.py ___________________
+/tmp/suite/test_plate_web_smoke.py:1: in <module>
+    pytestmark = pytest.mark.group("app-smoke")
+                 ^^^^^^
+E   NameError: name 'pytest' is not defined
+1 deselected, 1 error in 1.04s
+"""
+
+
+@pytest.mark.parametrize(("output", "want"), [
+    ("ERROR: unknown verify group(s) tema (groups: releases)\n", "unknown verify group(s) tema (groups: releases)"),
+    (COLLECT_ERROR, "test_plate_web_smoke.py does not load: NameError: name 'pytest' is not defined"),
+    ("something\nINTERNALERROR> boom\n", "INTERNALERROR> boom"),
+    ("", "pytest exit code 3"),
+])
+def test_why_the_suite_could_not_run(output: str, want: str) -> None:
+    assert runner.why_not_run(output, 3) == want
