@@ -185,6 +185,12 @@ def exception_reason(exc: BaseException) -> str:
         return _first_line(str(exc.msg or "")) or type(exc).__name__
     if isinstance(exc, AssertionError | DeployError):
         return _first_line(str(exc)) or type(exc).__name__
+    result: Any = exc.args[0] if isinstance(exc, RuntimeError) and exc.args else None
+    if result is not None and hasattr(result, "exit_status") and hasattr(result, "command"):
+        # testinfra's check_output and modules raise RuntimeError(CommandResult) when a node command fails
+        command = result.command.decode(errors="replace") if isinstance(result.command, bytes) else result.command
+        stderr = _first_line(str(getattr(result, "stderr", "") or ""))
+        return f"command {command!r} exited {result.exit_status}" + (f": {stderr}" if stderr else "")
     return f"{type(exc).__name__}: {_first_line(str(exc))}".rstrip(": ")
 
 

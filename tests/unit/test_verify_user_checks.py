@@ -160,6 +160,10 @@ def test_suite_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
      "read Job a/b: API answered 403 Forbidden (check RBAC)"),
     (KeyError("FEATURE_X"), "KeyError: 'FEATURE_X'"),
     (ValueError(""), "ValueError"),
+    (RuntimeError(SimpleNamespace(exit_status=1, command=b"cat -- /proc/modules",
+                                  stderr="cat: /proc/modules: No such file or directory\n")),
+     "command 'cat -- /proc/modules' exited 1: cat: /proc/modules: No such file or directory"),
+    (RuntimeError("plain"), "RuntimeError: plain"),
 ])
 def test_exception_reason_is_one_line(exc: BaseException, want: str) -> None:
     assert exception_reason(exc) == want
