@@ -452,6 +452,17 @@ def all_groups(user_groups: Iterable[str]) -> list[str]:
     return [*GROUPS, *sorted(set(user_groups) - set(GROUPS))]
 
 
+def select_nodes(nodes: Iterable[Node], names: Sequence[str] = (), role: str | None = None) -> list[Node]:
+    """The SSH nodes a test taking ``host`` runs on: every one, or (``@pytest.mark.nodes(...)``) those named (by
+    node name or host) and/or having the role."""
+    out = [n for n in nodes if n.host is not None]
+    if names:
+        out = [n for n in out if n.name in names or n.host in names]
+    if role is not None:
+        out = [n for n in out if role in n.roles]
+    return out
+
+
 def discover(target: Target, groups: Sequence[str] | set[str] = GROUPS, *,
              min_free: int = MIN_FREE_BYTES) -> list[Check]:
     """Every check for the environment, in group order."""

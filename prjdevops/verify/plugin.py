@@ -34,6 +34,7 @@ from prjdevops.verify.plan import (
     generated_groups,
     min_free_from_env,
     parse_only,
+    select_nodes,
     unknown_groups,
 )
 
@@ -73,6 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for g in GROUPS:
         config.addinivalue_line("markers", f"{g}: verify checks of group {g}")
+    config.addinivalue_line("markers", "nodes(*names, role=None): run a test taking `host` only on these SSH nodes "
+                                       "of the inventory (by name or host) and/or those with the role")
     config.addinivalue_line("markers", "group(name): the verify group of a test of your own (selected by "
                                        "--verify-only / invoke verify --only, and by verify.gate)")
 
@@ -106,10 +109,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                        for c in found] or [pytest.param(None, id="no-checks")])
     if "host" in metafunc.fixturenames:
         env = config.stash[_TARGET].env
-        nodes = [n for n in env.inventory if n.host is not None]
-        params = [pytest.param(n, id=n.name) for n in nodes] or [pytest.param(None, id="no-ssh-nodes", marks=(
-            pytest.mark.skip(reason=f"environment {env.name} lists no SSH nodes in its inventory")))]
+        names, role, wanted = _nodes_marker(metafunc)
+        nodes = select_nodes(env.inventory, names, role)
+        if nodes:
+            params = [pytest.param(n, id=n.name) for n in nodes]
+        else:
+            why = (f"no SSH node of environment {env.name} matches @pytest.mark.nodes({wanted})" if wanted else
+                   f"environment {env.name} lists no SSH nodes in its inventory")
+            params = [pytest.param(None, id="no-ssh-nodes", marks=pytest.mark.skip(reason=why))]
         metafunc.parametrize("host", params, indirect=True)
+
+
+def _nodes_marker(metafunc: pytest.Metafunc) -> tuple[tuple[str, ...], str | None, str]:
+    """``@pytest.mark.nodes("node1", role="worker")``: (names, role, how it was written) of a ``host`` test."""
+    mark = metafunc.definition.get_closest_marker("nodes")
+    if mark is None:
+        return (), None, ""
+    role = mark.kwargs.get("role")
+    if set(mark.kwargs) - {"role"} or not all(isinstance(a, str) for a in mark.args) or \
+            not isinstance(role, str | None):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: @pytest.mark.nodes takes node names and/or "
+                                f"role=NAME, got {mark.args} {mark.kwargs}")
+    wanted = ", ".join([*(repr(a) for a in mark.args), *([f"role={role!r}"] if role else [])])
+    return tuple(mark.args), role, wanted
 
 
 def _check_of(item: pytest.Item) -> tuple[bool, Check | None]:

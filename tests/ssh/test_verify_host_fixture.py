@@ -34,6 +34,17 @@ def test_commands_run_on_the_node_over_ssh(host, env):
 def test_sshd_runs(host):
     """sshd runs on the node."""
     assert "sshd" in host.check_output("ps -e -o comm=").split()
+
+
+@pytest.mark.nodes(role="worker")
+def test_workers_only(host):
+    """Runs on workers only."""
+    assert host.run("true").rc == 0
+
+
+@pytest.mark.nodes(role="etcd")
+def test_no_such_role(host):
+    pass
 '''
 
 
@@ -55,8 +66,8 @@ def test_host_runs_each_test_once_per_ssh_node(suite: Path, sshd: SshServer, tmp
               "timeout": 5}
     env_dir = tmp_path / "environments"
     write_env(env_dir, "nodes", kubeconfig, inventory=[
-        {**common, "host": "127.0.0.1"},                      # testinfra paramiko backend, strict
-        {**common, "host": "localhost", "backend": "ssh"},    # OpenSSH client, StrictHostKeyChecking=yes
+        {**common, "host": "127.0.0.1", "roles": ["control-plane"]},            # testinfra paramiko backend, strict
+        {**common, "host": "localhost", "backend": "ssh", "roles": ["worker"]},  # OpenSSH, StrictHostKeyChecking=yes
         {**common, "host": "127.1"},                          # same server, a name known_hosts does not have
     ])
     run = runner.run("nodes", only=["node-smoke"], reports=tmp_path / "r", environments_dir=env_dir, timeout=180)
@@ -75,6 +86,9 @@ def test_host_runs_each_test_once_per_ssh_node(suite: Path, sshd: SshServer, tmp
         f"test_nodes_smoke.py::test_sshd_runs[localhost:{p}]": ("node-smoke", "passed", "sshd runs on the node."),
         f"test_nodes_smoke.py::test_sshd_runs[127.1:{p}]":
             ("node-smoke", "failed", refused),
+        f"test_nodes_smoke.py::test_workers_only[localhost:{p}]": ("node-smoke", "passed", "Runs on workers only."),
+        "test_nodes_smoke.py::test_no_such_role[no-ssh-nodes]":
+            ("node-smoke", "skipped", "no SSH node of environment nodes matches @pytest.mark.nodes(role='etcd')"),
     }
 
 
@@ -85,4 +99,8 @@ def test_host_is_skipped_without_ssh_nodes(suite: Path, tmp_path: Path, kubeconf
     assert [(r.check, r.result, r.reason) for r in run.rows] == [
         (f"test_nodes_smoke.py::{name}[no-ssh-nodes]", "skipped",
          "environment bare lists no SSH nodes in its inventory")
-        for name in ("test_commands_run_on_the_node_over_ssh", "test_sshd_runs")]
+        for name in ("test_commands_run_on_the_node_over_ssh", "test_sshd_runs")] + [
+        ("test_nodes_smoke.py::test_workers_only[no-ssh-nodes]", "skipped",
+         "no SSH node of environment bare matches @pytest.mark.nodes(role='worker')"),
+        ("test_nodes_smoke.py::test_no_such_role[no-ssh-nodes]", "skipped",
+         "no SSH node of environment bare matches @pytest.mark.nodes(role='etcd')")]

@@ -11,9 +11,17 @@ from typing import Any
 import pytest
 
 from prjdevops.errors import ConfigError, DeployError
-from prjdevops.model import VerifySettings
+from prjdevops.model import Node, PodSelector, VerifySettings
 from prjdevops.verify import checks, runner
-from prjdevops.verify.plan import CLUSTER_GROUPS, GROUPS, all_groups, generated_groups, parse_only, unknown_groups
+from prjdevops.verify.plan import (
+    CLUSTER_GROUPS,
+    GROUPS,
+    all_groups,
+    generated_groups,
+    parse_only,
+    select_nodes,
+    unknown_groups,
+)
 from prjdevops.verify.plugin import exception_reason
 
 
@@ -188,3 +196,19 @@ E   NameError: name 'pytest' is not defined
 ])
 def test_why_the_suite_could_not_run(output: str, want: str) -> None:
     assert runner.why_not_run(output, 3) == want
+
+
+NODES = (Node(host="cp1", roles=("control-plane",)), Node(host="w1", port=2222, roles=("worker",)),
+         Node(host="w2", roles=("worker", "gpu")), Node(pods=PodSelector(namespace="kube-system", selector="a=b")))
+
+
+@pytest.mark.parametrize(("names", "role", "want"), [
+    ((), None, ["cp1", "w1:2222", "w2"]),                 # every SSH node; pods: entries never
+    ((), "worker", ["w1:2222", "w2"]),
+    (("w1:2222", "cp1"), None, ["cp1", "w1:2222"]),       # by node name
+    (("w1",), None, ["w1:2222"]),                         # or by host
+    (("w1", "w2"), "gpu", ["w2"]),                        # both: named and having the role
+    ((), "etcd", []),
+])
+def test_select_nodes(names: tuple[str, ...], role: str | None, want: list[str]) -> None:
+    assert [n.name for n in select_nodes(NODES, names, role)] == want
