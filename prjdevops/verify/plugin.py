@@ -26,6 +26,7 @@ import pytest
 
 from prjdevops.errors import DeployError
 from prjdevops.verify.plan import (
+    GROUP_NAME,
     GROUPS,
     USER_GROUP,
     Check,
@@ -148,8 +149,6 @@ def user_group(item: pytest.Item) -> str:
     mark = item.get_closest_marker("group")
     if mark is None:
         return USER_GROUP
-    from prjdevops.verify.plan import GROUP_NAME
-
     name = mark.args[0] if len(mark.args) == 1 and not mark.kwargs else None
     if not isinstance(name, str) or not GROUP_NAME.match(name):
         raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.group takes one group name (lowercase letters, "
