@@ -25,6 +25,7 @@ from prjdevops.model import (
     PodSelector,
     Release,
     SecretSource,
+    VerifySettings,
 )
 from prjdevops.yamlio import read_yaml
 
@@ -130,7 +131,7 @@ def _positive(v: Any) -> str | None:
 _TOP = {
     "name": _Field(str), "description": _Field(str), "cluster": _Field(dict, required=True),
     "guards": _Field(dict), "backup": _Field(dict), "namespaces": _Field(list), "releases": _Field(list),
-    "inventory": _Field(list), "libraries": _Field(dict), "hooks": _Field(list),
+    "inventory": _Field(list), "libraries": _Field(dict), "hooks": _Field(list), "verify": _Field(dict),
 }
 _CLUSTER = {
     "context": _Field(str, required=True), "kubeconfig": _Field((str, type(None))),
@@ -182,6 +183,19 @@ _NODE = {
     "services": _Field(list, check=_names), "ports": _Field(list, check=_ports),
     "timeout": _Field(int, check=_positive), "pods": _Field(dict),
 }
+
+
+def _verify_groups(v: Any) -> str | None:
+    # the team's own groups are only known once the suite is collected: the spelling is checked here, the
+    # suite refuses a name no test carries
+    if not v:
+        return "must list at least one verify group"
+    if all(isinstance(x, str) and DNS1123_LABEL.match(x) for x in v):
+        return None
+    return "must be a list of verify group names (lowercase letters, digits and '-')"
+
+
+_VERIFY = {"gate": _Field(list, check=_verify_groups)}
 _PODS = {"namespace": _Field(str, required=True, check=_dns_label), "selector": _Field(str, required=True),
          "container": _Field(str)}
 
@@ -249,6 +263,7 @@ class _Parser:
             releases += self.libraries(name, libraries, {r.name for r in releases})
         self.check_release_set(releases)
         env_hooks = self.hooks(top.get("hooks"), "hooks", scope="environment")
+        verify = self.section(top.get("verify", {}), _VERIFY, "verify")
         inventory = [n for i, item in enumerate(top.get("inventory", []))
                      if (n := self.node(item, f"inventory[{i}]")) is not None]
         seen_nodes: set[str] = set()
@@ -273,6 +288,7 @@ class _Parser:
             namespaces=tuple(namespaces), releases=tuple(releases),
             inventory=tuple(inventory), hooks=tuple(env_hooks),
             libraries=LibrarySettings(mirror=libraries.get("mirror"), standins=libraries.get("standins", False)),
+            verify=VerifySettings(gate=tuple(verify["gate"]) if "gate" in verify else None),
         )
 
     def libraries(self, env_name: str, section: dict[str, Any], taken: set[str]) -> list[Release]:

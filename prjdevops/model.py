@@ -115,6 +115,13 @@ class LibrarySettings:
 
 
 @dataclass(frozen=True)
+class VerifySettings:
+    """The ``verify:`` section: what the production deploy's verify gate runs."""
+
+    gate: tuple[str, ...] | None = None  # verify groups (generated or the team's own); None: the Kubernetes groups
+
+
+@dataclass(frozen=True)
 class Environment:
     """A deploy target: cluster, guards, backups and releases, loaded from environments/<name>.yaml."""
 
@@ -130,6 +137,7 @@ class Environment:
     inventory: tuple[Node, ...] = ()
     libraries: LibrarySettings = field(default_factory=LibrarySettings)
     hooks: tuple[Hook, ...] = ()  # steps around a change of any release of this environment
+    verify: VerifySettings = field(default_factory=VerifySettings)
 
     def release(self, name: str) -> Release:
         for r in self.releases:

@@ -1,4 +1,5 @@
-"""`invoke verify`: the post-deploy smoke suite (verify/) with a summary table, JUnit XML and exit code 3."""
+"""`invoke verify`: the post-deploy smoke suite (verify/: generated checks and the team's own tests) with a summary
+table, JUnit XML and exit code 3."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tasks.common import as_list, errors, say, settings
 @task(name="verify", iterable=["only"], help={
     "env": "environment to verify (required)",
     "only": "only this group (repeatable, or comma-separated): releases, workloads, services, ingresses, "
-            "certificates, metallb, argocd, host, nodes, pods",
+            "certificates, metallb, argocd, host, nodes, pods, or the group of your own tests in verify/ "
+            "(@pytest.mark.group(NAME); default smoke)",
     "reports": "folder for the JUnit XML and pytest log (default: reports/)",
 })
 @errors

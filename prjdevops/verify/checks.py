@@ -317,3 +317,73 @@ _NO_SHELL = re.compile(r'exec: "?/bin/sh"?: (stat /bin/sh: )?no such file or dir
 def exec_has_no_shell(stderr: str) -> bool:
     """Whether a failed ``kubectl exec ... /bin/sh`` failed because the image has no shell (skip, not fail)."""
     return bool(_NO_SHELL.search(stderr))
+
+
+# --- helpers behind the user tests' ``k8s`` fixture (prjdevops.verify.k8s) ---------------------------------
+
+
+def job_succeeded(job: Obj) -> Outcome:
+    """A Job completed: condition ``Complete=True`` (or, before the controller writes it, ``succeeded`` reached
+    ``completions``); a ``Failed=True`` condition is a failure whatever the counts say."""
+    status, spec = job.get("status") or {}, job.get("spec") or {}
+    failed = _condition(job, "Failed")
+    if failed is not None and failed.get("status") == "True":
+        detail = " ".join(str(x) for x in (failed.get("reason"), failed.get("message")) if x)
+        return False, f"{ref(job)} failed: {detail or 'Failed condition'}"
+    want = int(spec["completions"]) if spec.get("completions") is not None else 1
+    done = int(status.get("succeeded") or 0)
+    complete = _condition(job, "Complete")
+    if (complete is not None and complete.get("status") == "True") or done >= want:
+        return True, f"{ref(job)}: {done}/{want} completions succeeded"
+    active, failures = int(status.get("active") or 0), int(status.get("failed") or 0)
+    return False, f"{ref(job)} has not completed: {done}/{want} succeeded, {active} active, {failures} failed"
+
+
+def endpoint_addresses(endpoints: Obj | None, *, ready: bool = True) -> list[str]:
+    """``ip:port`` of every (ready, or not-ready) address of an Endpoints object, sorted; an address without
+    ports is its bare IP."""
+    out: set[str] = set()
+    key = "addresses" if ready else "notReadyAddresses"
+    for subset in (endpoints or {}).get("subsets") or []:
+        ports = [p.get("port") for p in subset.get("ports") or [] if p.get("port") is not None]
+        for addr in subset.get(key) or []:
+            ip = str(addr.get("ip") or addr.get("hostname") or "")
+            if not ip:
+                continue
+            out.update([f"{ip}:{p}" for p in ports] if ports else [ip])
+    return sorted(out)
+
+
+def http_probe(workload: Obj, kind: str = "readiness", container: str | None = None,
+               ) -> tuple[str, int | str] | None:
+    """The ``(path, port)`` of the first (or the named) container's ``<kind>Probe.httpGet``, or None when the
+    pod template has no such HTTP probe."""
+    pod_spec = (((workload.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    for c in pod_spec.get("containers") or []:
+        if container is not None and c.get("name") != container:
+            continue
+        get = (c.get(f"{kind}Probe") or {}).get("httpGet")
+        if get:
+            port = get.get("port")
+            return str(get.get("path") or "/"), int(port) if isinstance(port, int) else str(port)
+    return None
+
+
+def proxy_path(kind: str, namespace: str, name: str, port: int | str | None, path: str) -> str:
+    """The API server's proxy path for a Service or a Pod: ``/api/v1/namespaces/NS/services/NAME:PORT/proxy/P``
+    (segments URL-quoted; the request path keeps its slashes and query string)."""
+    from urllib.parse import quote
+
+    plural = {"service": "services", "pod": "pods"}[kind]
+    target = quote(name, safe="") + (f":{quote(str(port), safe='')}" if port not in (None, "") else "")
+    rest, _, query = path.lstrip("/").partition("?")
+    return (f"/api/v1/namespaces/{quote(namespace, safe='')}/{plural}/{target}/proxy/{quote(rest, safe='/')}"
+            + (f"?{query}" if query else ""))
+
+
+def proxy_unserved(status: int, resources: Sequence[str] | None, kind: str) -> bool:
+    """Whether a 404/501 on a proxy path means the API server does not serve the proxy at all (so the check is
+    skipped), rather than the application's or the Service's own answer: the discovery document of ``/api/v1``
+    does not list ``services/proxy`` (resp. ``pods/proxy``). kube-apiserver always lists both."""
+    plural = {"service": "services", "pod": "pods"}[kind]
+    return status in (404, 501) and resources is not None and f"{plural}/proxy" not in resources

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -416,6 +417,50 @@ def parse_groups(only: Iterable[str]) -> set[str]:
 
         raise ConfigError(f"unknown verify group(s) {', '.join(unknown)} (groups: {', '.join(GROUPS)})")
     return chosen or set(GROUPS)
+
+
+#: A user test's group: ``@pytest.mark.group("app-smoke")`` (on the test, its class, or ``pytestmark`` of its
+#: module); a user test without the marker is in this group.
+USER_GROUP = "smoke"
+GROUP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def parse_only(only: Iterable[str]) -> set[str]:
+    """``--only`` values (repeatable, comma-separated) as a set of group names, generated or the team's own;
+    empty means every group. Only the spelling is checked here: the suite refuses names no test carries."""
+    chosen = {g.strip() for item in only for g in item.split(",") if g.strip()}
+    bad = sorted(g for g in chosen if not GROUP_NAME.match(g))
+    if bad:
+        from prjdevops.errors import ConfigError
+
+        raise ConfigError(f"invalid verify group name(s) {', '.join(bad)}: use lowercase letters, digits and '-'")
+    return chosen
+
+
+def generated_groups(chosen: set[str]) -> set[str]:
+    """The generated groups a selection asks for (every one when the selection is empty)."""
+    return set(GROUPS) if not chosen else chosen & set(GROUPS)
+
+
+def unknown_groups(chosen: set[str], user_groups: Iterable[str]) -> list[str]:
+    """Selected names that are neither a generated group nor the group of a collected user test."""
+    return sorted(chosen - set(GROUPS) - set(user_groups))
+
+
+def all_groups(user_groups: Iterable[str]) -> list[str]:
+    """Generated groups in report order, then the user tests' groups by name."""
+    return [*GROUPS, *sorted(set(user_groups) - set(GROUPS))]
+
+
+def select_nodes(nodes: Iterable[Node], names: Sequence[str] = (), role: str | None = None) -> list[Node]:
+    """The SSH nodes a test taking ``host`` runs on: every one, or (``@pytest.mark.nodes(...)``) those named (by
+    node name or host) and/or having the role."""
+    out = [n for n in nodes if n.host is not None]
+    if names:
+        out = [n for n in out if n.name in names or n.host in names]
+    if role is not None:
+        out = [n for n in out if role in n.roles]
+    return out
 
 
 def discover(target: Target, groups: Sequence[str] | set[str] = GROUPS, *,
