@@ -242,8 +242,12 @@ def test_api_server_disappears_mid_deploy(fenv: Path, prod: release.Target, sand
 
 def test_api_server_gone_before_the_run(fenv: Path, sandbox: Any) -> None:
     sandbox.stop()
+    started = time.monotonic()
     out = cli(["stg.status", "--env", "fstg"], fenv, PRJDEVOPS_API_RETRY_SECONDS="1")
-    one_line_error(out, 1)
+    # names what failed, where, and the hint (the error's own "(...)" part)
+    one_line_error(out, 1, "unreachable", f"127.0.0.1:{sandbox.port}", "connection refused",
+                   "check the environment's context")
+    assert time.monotonic() - started < 30, "a bounded retry, then the line"
     sandbox.start()
 
 
