@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -140,6 +141,8 @@ def test_libraries_serve_serves_the_standins_until_ctrl_c(tmp_path: Path) -> Non
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 120)  # never hang the suite on a silent server
+        assert ready, "libraries.serve printed nothing within 120 s"
         first = proc.stdout.readline()  # printed once the repository answers
         url = f"http://127.0.0.1:{port}"
         assert f"stand-in charts at {url} (index {url}/index.yaml)" in first, (first, proc.poll())
