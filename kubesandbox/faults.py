@@ -110,9 +110,9 @@ class Fault:
 class FaultSet:
     """The active faults; thread-safe. ``add`` returns an id for ``remove``.
 
-    Every fault added is remembered with how often it fired (a request answered with it, a watch cut by it, a pod
-    held by it), also after it was removed, used up or cleared: ``counts()``, ``added()``. ``off``: kinds that
-    never fire (from ``$KUBESANDBOX_FAULTS_OFF``)."""
+    Every fault added is remembered with how often it fired (a request it answered or delayed, a watch stream it
+    was set to cut, a controller pass in which it held a pod), also after it was removed, used up or cleared:
+    ``counts()``, ``added()``. ``off``: kinds that never fire (from ``$KUBESANDBOX_FAULTS_OFF``)."""
 
     _faults: dict[int, Fault] = field(default_factory=dict)
     _left: dict[int, int] = field(default_factory=dict)
