@@ -27,7 +27,6 @@ class Settings:
     sandbox_port: int = 6550
     standins_port: int = 0  # 0: the environment's own mirror port
 
-
     def env_dir(self) -> Path:
         return environments_dir(self.environments_dir or None)
 

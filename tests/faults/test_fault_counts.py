@@ -15,8 +15,8 @@ import pytest
 from kubernetes import client
 
 from kubesandbox import Fault, FaultSet
+from kubesandbox.errors import SandboxError
 from kubesandbox.faults import kinds_switched_off
-from prjdevops.errors import SandboxError
 from tests.faults import conftest as harness
 
 
