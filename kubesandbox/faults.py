@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import os
 import random
 import re
 import threading
@@ -17,6 +18,22 @@ from .selectors import LabelSelector
 KINDS = ("latency", "error", "conflict", "never_ready", "crash_loop", "image_pull", "watch_drop")
 POD_KINDS = ("never_ready", "crash_loop", "image_pull")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Kinds listed here (comma-separated) are accepted but never fire: the switch that proves a fault test needs its
+# faults (with them off, it must fail). Read when a FaultSet is created.
+OFF_ENV = "KUBESANDBOX_FAULTS_OFF"
+
+
+def kinds_switched_off(value: str | None = None) -> frozenset[str]:
+    """The kinds named in ``$KUBESANDBOX_FAULTS_OFF`` (``all`` for every kind); unknown names are refused."""
+    raw = os.environ.get(OFF_ENV, "") if value is None else value
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    if "all" in names:
+        return frozenset(KINDS)
+    unknown = names - set(KINDS)
+    if unknown:
+        raise SandboxError(f"{OFF_ENV}: unknown fault kind(s) {', '.join(sorted(unknown))} "
+                           f"(one of {', '.join(KINDS)}, or all)")
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,8 @@ class Fault:
     * ``watch_drop``: watches matching ``path`` are cut ``seconds`` after they opened (the connection closes
       mid-stream, without the end of the chunked body, as when a load balancer or the API server drops it).
 
-    ``count`` limits how many times a request fault fires (None = until removed).
+    ``count`` limits how many times a request or watch fault fires (None = until removed). A pod fault "fires"
+    each time the pod controller holds a pod by it.
     """
 
     kind: str
@@ -90,21 +108,40 @@ class Fault:
 
 @dataclass
 class FaultSet:
-    """The active faults; thread-safe. ``add`` returns an id for ``remove``."""
+    """The active faults; thread-safe. ``add`` returns an id for ``remove``.
+
+    Every fault added is remembered with how often it fired (a request it answered or delayed, a watch stream it
+    was set to cut, a controller pass in which it held a pod), also after it was removed, used up or cleared:
+    ``counts()``, ``added()``. ``off``: kinds that never fire (from ``$KUBESANDBOX_FAULTS_OFF``)."""
 
     _faults: dict[int, Fault] = field(default_factory=dict)
     _left: dict[int, int] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(default_factory=random.Random)
+    _added: dict[int, Fault] = field(default_factory=dict)
+    _fired: dict[int, int] = field(default_factory=dict)
+    off: frozenset[str] = field(default_factory=kinds_switched_off)
 
     def add(self, fault: Fault) -> int:
         with self._lock:
             fid = next(self._ids)
             self._faults[fid] = fault
+            self._added[fid] = fault
+            self._fired[fid] = 0
             if fault.count is not None:
                 self._left[fid] = fault.count
             return fid
+
+    def counts(self) -> dict[int, int]:
+        """How often each fault ever added fired, by id (removed, used-up and cleared ones included)."""
+        with self._lock:
+            return dict(self._fired)
+
+    def added(self) -> dict[int, Fault]:
+        """Every fault ever added, by id."""
+        with self._lock:
+            return dict(self._added)
 
     def remove(self, fid: int) -> bool:
         with self._lock:
@@ -118,7 +155,7 @@ class FaultSet:
 
     def list(self) -> builtins.list[dict[str, Any]]:
         with self._lock:
-            return [{"id": fid, **asdict(f)} for fid, f in self._faults.items()]
+            return [{"id": fid, **asdict(f), "fired": self._fired.get(fid, 0)} for fid, f in self._faults.items()]
 
     def __len__(self) -> int:
         return len(self._faults)
@@ -130,7 +167,7 @@ class FaultSet:
         fired: list[Fault] = []
         with self._lock:
             for fid, f in list(self._faults.items()):
-                if f.kind not in ("latency", "error", "conflict"):
+                if f.kind not in ("latency", "error", "conflict") or f.kind in self.off:
                     continue
                 if f.kind == "conflict" and method not in WRITE_METHODS:
                     continue
@@ -139,6 +176,7 @@ class FaultSet:
                 if f.kind == "error" and f.ratio < 1.0 and self._rng.random() >= f.ratio:
                     continue
                 fired.append(f)
+                self._fired[fid] += 1
                 if fid in self._left:
                     self._left[fid] -= 1
                     if self._left[fid] <= 0:
@@ -152,8 +190,9 @@ class FaultSet:
             return None
         with self._lock:
             for fid, f in list(self._faults.items()):
-                if f.kind != "watch_drop" or not f.matches_request("GET", path):
+                if f.kind != "watch_drop" or f.kind in self.off or not f.matches_request("GET", path):
                     continue
+                self._fired[fid] += 1
                 if fid in self._left:
                     self._left[fid] -= 1
                     if self._left[fid] <= 0:
@@ -167,7 +206,8 @@ class FaultSet:
         if not self._faults:
             return None
         with self._lock:
-            for f in self._faults.values():
-                if f.kind in POD_KINDS and f.matches_pod(pod):
+            for fid, f in self._faults.items():
+                if f.kind in POD_KINDS and f.kind not in self.off and f.matches_pod(pod):
+                    self._fired[fid] += 1
                     return f
         return None

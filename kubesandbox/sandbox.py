@@ -118,6 +118,10 @@ class Sandbox:
                 except OSError as e:
                     log.error("cannot save sandbox state: %s", e)
 
+    def fault_counts(self) -> dict[int, int]:
+        """How often each fault ever added fired, by fault id (see :meth:`FaultSet.counts`)."""
+        return self.faults.counts()
+
     def stop(self) -> None:
         """Stop serving, stop the controllers and save the state (if there is a state file)."""
         if self._server is None:

@@ -224,7 +224,8 @@ class Handler(BaseHTTPRequestHandler):
         data = _json_body(body) if body else {}
         if parts == ["faults"]:
             if method == "GET":
-                return self._send_obj(200, {"faults": sb.faults.list()})
+                return self._send_obj(200, {"faults": sb.faults.list(),
+                                            "fired": {str(k): v for k, v in sb.fault_counts().items()}})
             if method == "POST":
                 if not isinstance(data, dict):
                     raise ApiError(400, "a fault must be a JSON object")

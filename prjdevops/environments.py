@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from prjdevops.errors import ConfigError, EnvironmentNotFound
 from prjdevops.hooks import Hook
@@ -51,8 +52,11 @@ def known_environments(directory: Path) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml") if p.is_file())
 
 
-def load_environment(name: str, directory: Path | None = None) -> Environment:
-    """Load one environment by name; raises ConfigError listing every problem found."""
+def load_environment(name: str, directory: Path | None = None, *, standins_port: int | None = None) -> Environment:
+    """Load one environment by name; raises ConfigError listing every problem found.
+
+    ``standins_port`` (invoke.yaml ``prjdevops.standins_port``): serve a ``libraries.standins: true`` environment's
+    stand-in repository on this loopback port instead of its mirror's (two runs on one machine need not meet)."""
     directory = directory or environments_dir()
     if not DNS1123_LABEL.match(name or ""):
         raise EnvironmentNotFound(f"invalid environment name {name!r}: use lowercase letters, digits and '-'")
@@ -63,7 +67,7 @@ def load_environment(name: str, directory: Path | None = None) -> Environment:
             f"unknown environment {name!r}; known environments: {', '.join(known) or 'none'}"
             f" (in {directory})")
     data = read_yaml(path, what="environment file")
-    return _Parser(path, _root_for(directory)).environment(name, data)
+    return _Parser(path, _root_for(directory), standins_port=standins_port).environment(name, data)
 
 
 def _mirrored(repo: str, mirror: str) -> str:
@@ -75,6 +79,12 @@ def _mirrored(repo: str, mirror: str) -> str:
     host = re.sub(r"^[a-z]+://", "", mirror).split("/", 1)[0]
     path = repo[len("oci://"):].split("/", 1)
     return f"oci://{host}/{path[1]}" if len(path) > 1 else f"oci://{host}"
+
+
+def _on_port(url: str, port: int) -> str:
+    """``url`` with its port replaced (``http://127.0.0.1:8879`` -> ``http://127.0.0.1:<port>``)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.hostname}:{port}"))
 
 
 def _root_for(directory: Path) -> Path:
@@ -201,9 +211,10 @@ _PODS = {"namespace": _Field(str, required=True, check=_dns_label), "selector": 
 
 
 class _Parser:
-    def __init__(self, path: Path, root: Path) -> None:
+    def __init__(self, path: Path, root: Path, *, standins_port: int | None = None) -> None:
         self.path = path
         self.root = root
+        self.standins_port = standins_port
         self.problems: list[str] = []
         self.invalid_releases: set[str] = set()  # named but broken: `needs` on them is not "unknown"
         self.broken_releases: list[Release] = []  # built despite problems: their `needs` are checked too
@@ -259,6 +270,8 @@ class _Parser:
         releases = [r for i, item in enumerate(top.get("releases", []))
                     if (r := self.release(item, f"releases[{i}]")) is not None]
         libraries = self.section(top.get("libraries", {}), _LIBRARIES, "libraries")
+        if self.standins_port and libraries.get("standins") and isinstance(libraries.get("mirror"), str):
+            libraries["mirror"] = _on_port(libraries["mirror"], self.standins_port)
         if "libraries" in top:
             releases += self.libraries(name, libraries, {r.name for r in releases})
         self.check_release_set(releases)

@@ -17,7 +17,8 @@ def settings(c: Context) -> Any:
     cfg = c.config.get("prjdevops", {})
     return Settings(environments_dir=str(cfg.get("environments_dir") or ""),
                     sandbox_home=str(cfg.get("sandbox_home") or ""),
-                    sandbox_port=int(cfg.get("sandbox_port") or 6550))
+                    sandbox_port=int(cfg.get("sandbox_port") or 6550),
+                    standins_port=int(cfg.get("standins_port") or 0))
 
 
 def interaction(yes: bool = False, wait_lock: float = 0) -> Any:

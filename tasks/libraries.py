@@ -130,15 +130,17 @@ def delete(c: Context, env: str = "staging", only: str = "", tier: int = 0, yes:
     _print_recap(recap, False)
 
 
-@task(help={"port": "port on 127.0.0.1 (default 8879, the local environment's mirror)"})
+@task(help={"port": "port on 127.0.0.1 (default: invoke.yaml standins_port, else 8879, the local environment's "
+                    "mirror)"})
 @errors
-def serve(c: Context, port: int = 8879) -> None:
+def serve(c: Context, port: int = 0) -> None:
     """Serve the stand-in chart repository on 127.0.0.1 in the foreground (Ctrl-C stops it)."""
     import time
 
     from prjdevops.chartrepo import ChartRepository, build_repository, standin_sources
     from prjdevops.ops.libraries import standins_dir
 
+    port = port or settings(c).standins_port or 8879
     folder = standins_dir() / f"repo-{port}"
     packages = build_repository(standin_sources(), folder)
     with ChartRepository(folder, port=port) as repo:

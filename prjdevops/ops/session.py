@@ -25,6 +25,7 @@ class Settings:
     environments_dir: str = ""
     sandbox_home: str = ""
     sandbox_port: int = 6550
+    standins_port: int = 0  # 0: the environment's own mirror port
 
     def env_dir(self) -> Path:
         return environments_dir(self.environments_dir or None)
@@ -35,7 +36,7 @@ class Settings:
 
 
 def load(settings: Settings, name: str) -> Environment:
-    return load_environment(name, settings.env_dir())
+    return load_environment(name, settings.env_dir(), standins_port=settings.standins_port or None)
 
 
 @contextmanager

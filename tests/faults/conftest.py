@@ -1,5 +1,16 @@
 """Fault-matrix fixtures: the real CLI (a subprocess) against an in-process sandbox with injected faults, and the
-checks every case makes afterwards: one-line error and exit code, release recoverable, backups intact, lock free."""
+checks every case makes afterwards: one-line error and exit code, release recoverable, backups intact, lock free.
+
+Faults must fire. The sandbox counts how often each fault it was given fired (``Sandbox.fault_counts()``, also
+``GET /sandbox/faults``); after every test of this folder that used a sandbox, ``pytest_runtest_call`` below fails
+the test when a fault it injected never fired (a test that passes without its fault proves nothing). Exempt: a
+random share (``ratio < 1``), which may by chance not fire in a short run; a test relying on one asserts it
+itself. ``probe()`` counts requests without changing them (a zero-latency fault), so a test can check at the API
+server that the product did what the fault demands (sent a write again, read again).
+
+Proof that the checks bite: ``KUBESANDBOX_FAULTS_OFF=error,conflict,watch_drop`` (or ``all``) makes the sandbox
+accept faults but never fire them; run under it, the fault tests fail (see tests/README.md).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from kubesandbox import Fault
 from prjdevops import backup as backups
 from prjdevops.environments import load_environment
 from prjdevops.ops import release
@@ -25,6 +37,61 @@ from tests.integration.conftest import CHART, REPO, write_env
 KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.-]+:\d+\] ")
 APP = {"name": "plate-web", "chart": str(CHART), "namespace": "plate-web", "values": ["values-prod.yaml"],
        "timeout": 20}
+
+
+# --- faults that must fire ------------------------------------------------------------------------------------
+
+
+def never_fired(sandbox: Any) -> list[str]:
+    """The faults given to ``sandbox`` (random shares aside) that never fired, described."""
+    counts = sandbox.fault_counts()
+    return [f"fault {fid} {describe(f)}" for fid, f in sandbox.faults.added().items()
+            if f.ratio >= 1.0 and counts.get(fid, 0) == 0]
+
+
+def describe(f: Fault) -> str:
+    parts = [f.kind, f.method or "", f.path or "", f.namespace or "", f.name_prefix or "", f.label_selector or ""]
+    return " ".join(p for p in parts if p)
+
+
+def assert_fired(sandbox: Any, fid: int, *, at_least: int = 1, exactly: int | None = None) -> int:
+    """Fault ``fid`` fired ``at_least`` times (or ``exactly``); returns the count."""
+    fault = sandbox.faults.added()[fid]
+    n = int(sandbox.fault_counts()[fid])
+    if exactly is not None:
+        assert n == exactly, f"fault {fid} ({describe(fault)}) fired {n} time(s), expected {exactly}"
+    else:
+        assert n >= at_least, f"fault {fid} ({describe(fault)}) fired {n} time(s), expected at least {at_least}"
+    return n
+
+
+def probe(sandbox: Any, method: str, path: str) -> int:
+    """Count the requests matching ``method``/``path`` from now on (a zero-latency fault: nothing changes);
+    read the count with ``requests(sandbox, id)``. A latency fault: ``KUBESANDBOX_FAULTS_OFF=latency`` stops it too."""
+    return int(sandbox.faults.add(Fault(kind="latency", seconds=0.0, method=method, path=path)))
+
+
+def requests(sandbox: Any, probe_id: int) -> int:
+    return int(sandbox.fault_counts()[probe_id])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "faults_unchecked: the test injects faults that must not fire (it tests "
+                                       "the harness itself); skips the never-fired check")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """After a passing test that used a sandbox: fail it when a fault it injected never fired."""
+    result = yield
+    if hasattr(item, "get_closest_marker") and item.get_closest_marker("faults_unchecked"):
+        return result
+    sandbox = getattr(item, "funcargs", {}).get("sandbox")
+    if sandbox is not None and hasattr(sandbox, "fault_counts"):
+        missed = never_fired(sandbox)
+        if missed:
+            raise AssertionError("injected but never fired (the test did not exercise it): " + "; ".join(missed))
+    return result
 
 
 def prod_env(env_dir: Path, kubeconfig: Path, sandbox: Any, name: str = "fprod", **guards: Any) -> Path:

@@ -23,17 +23,22 @@ VALUES = {
     "dup.yaml": ("replicaCount: 2\nreplicaCount: 3\n", "duplicate key 'replicaCount'"),
     "tabs.yaml": ("image:\n\ttag: '1.0'\n", "found character '\\t'"),
     "huge.yaml": ("replicaCount: 99999999999999999999999999999\n", "out of the 64-bit integer range"),
-    "hugefloat.yaml": ("replicaCount: 1.0e400\n", "replicaCount"),
-    "notamap.yaml": ("- just\n- a list\n", "notamap.yaml"),
+    # YAML 1.1 reads 1.0e400 (no exponent sign) as a string: refused, naming the key and the file that set it
+    "hugefloat.yaml": ("replicaCount: 1.0e400\n", "replicaCount (set in ", "hugefloat.yaml): got string, want integer"),
+    "notamap.yaml": ("- just\n- a list\n", "must hold a mapping at the top level, not a list"),
     "anchors-too-many.yaml": ("a: &a 1\n" + "".join(f"k{i}: *a\n" for i in range(150)), "more than 100 aliases"),
-    "python.yaml": ("x: !!python/object/apply:os.system ['touch /tmp/prjdevops-pwned']\n", "python.yaml"),
+    "python.yaml": ("x: !!python/object/apply:os.system ['touch /tmp/prjdevops-pwned']\n",
+                    "could not determine a constructor for the tag", "python/object/apply:os.system"),
+    # a real float overflow (inf): today the error names neither the key nor the file (the values are passed to
+    # Helm as JSON, which has no Infinity); strict xfail: it turns red the day this is fixed, to become a case
+    "infinity.yaml": ("replicaCount: 1.0e+400\n", "replicaCount", "infinity.yaml"),
 }
+KNOWN_BUGS = {"infinity.yaml": "values holding a float infinity fail as 'invalid values JSON', naming no key"}
 
 
 # Where people edit while the suite runs (a shared work tree): not where the tool writes.
 SOURCES = {".git", ".venv", "tests", "prjdevops", "kubesandbox", "tasks", "controlplane", "docs", "bench", "verify",
-           "__pycache__", ".pytest_cache",
-           ".mypy_cache", ".ruff_cache"}
+           "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
 
 def repo_files() -> set[str]:
@@ -69,13 +74,15 @@ def nothing_written(jail: dict[str, Any]) -> None:
     assert not Path("/tmp/prjdevops-pwned").exists()
 
 
-@pytest.mark.parametrize("name", sorted(VALUES))
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[n])) if n in KNOWN_BUGS else n
+    for n in sorted(VALUES)])
 def test_hostile_values_files(jail: dict[str, Any], name: str) -> None:
-    text, fragment = VALUES[name]
+    text, *fragments = VALUES[name]
     path = jail["dir"] / name
     path.write_text(text)
     out = run(jail, "stg.deploy", "--env", "bad", "--values", str(path))
-    one_line_error(out, 1, fragment)
+    one_line_error(out, 1, *fragments)
     nothing_written(jail)
 
 

@@ -24,12 +24,15 @@ from kubesandbox import Fault
 from prjdevops.ops import release
 from prjdevops.ops.lock import LEASE_NAMESPACE, lease_name
 from tests.faults.conftest import (
+    assert_fired,
     backups_intact,
     cli,
     interrupt,
     lock_free_or_expiring,
     one_line_error,
+    probe,
     recoverable,
+    requests,
     start_cli,
     wait_for_status,
 )
@@ -54,11 +57,12 @@ def history(target: release.Target) -> list[str]:
 def test_latency_spikes_slow_the_deploy_but_it_succeeds(fenv: Path, prod: release.Target, sandbox: Any) -> None:
     first_deploy(fenv)
     sandbox.faults.add(Fault(kind="latency", seconds=0.02))  # every request
-    sandbox.faults.add(Fault(kind="latency", seconds=1.5, path="/deployments", count=2))  # spikes
+    spikes = sandbox.faults.add(Fault(kind="latency", seconds=1.5, path="/deployments", count=2))
     started = time.monotonic()
     out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
     assert out.returncode == 0, out.stderr
-    assert time.monotonic() - started >= 3.0  # the spikes did happen
+    assert_fired(sandbox, spikes, exactly=2)
+    assert time.monotonic() - started >= 3.0  # the spikes did happen, and the run waited them out
     assert "deployed, revision 2" in out.stdout
     assert backups_intact(prod, at_least=1) == 1
     lock_free_or_expiring(prod)
@@ -77,9 +81,12 @@ def test_a_share_of_5xx_is_retried_and_the_deploy_succeeds(fenv: Path, prod: rel
     # and a small random share of every read and watch: Helm's own client retries none of them, so each Helm action
     # hit by one fails as a whole and the flow looks at the release and runs it again (the soak measures 5%)
     sandbox.faults.add(Fault(kind="error", status=500, ratio=0.01, method="GET"))
+    release_writes = probe(sandbox, "POST", "/secrets")
     out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "transient API error" in out.stdout  # Helm's failed write was looked at and tried again
+    # at the API server: the refused write of Helm's release record was sent again (1 refused + 1 stored)
+    assert requests(sandbox, release_writes) >= 2
     sandbox.faults.clear()
     assert history(prod)[-1] == "deployed"
     assert "1.4.3" in prod.helm.get_manifest("plate-web", namespace="plate-web")
@@ -89,10 +96,11 @@ def test_a_share_of_5xx_is_retried_and_the_deploy_succeeds(fenv: Path, prod: rel
 
 def test_persistent_5xx_gives_up_with_one_clear_line(fenv: Path, prod: release.Target, sandbox: Any) -> None:
     first_deploy(fenv)
-    sandbox.faults.add(Fault(kind="error", status=503, path="/deployments", method="GET"))
+    down = sandbox.faults.add(Fault(kind="error", status=503, path="/deployments", method="GET"))
     started = time.monotonic()
     out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv, PRJDEVOPS_API_RETRY_SECONDS="2")
     line = one_line_error(out, 1, "503", "gave up after")
+    assert_fired(sandbox, down, at_least=3)  # the read was tried again before giving up
     assert time.monotonic() - started < 60, "the retries are bounded"
     assert line.startswith("error: ")
     sandbox.faults.clear()
@@ -103,10 +111,16 @@ def test_persistent_5xx_gives_up_with_one_clear_line(fenv: Path, prod: release.T
 
 def test_staging_deploy_under_5xx_share(fenv: Path, sandbox: Any) -> None:
     sandbox.faults.add(Fault(kind="error", status=503, ratio=0.01, method="GET"))
-    sandbox.faults.add(Fault(kind="error", status=503, path="/services", method="POST", count=1))
+    # Helm v4 creates the Service by server-side apply: a PATCH (a POST fault here never fires)
+    refused = sandbox.faults.add(Fault(kind="error", status=503, path="/services/plate-web$", method="PATCH",
+                                       count=1))
+    applies = probe(sandbox, "PATCH", "/services/plate-web$")
     out = cli(["stg.deploy", "--env", "fstg"], fenv)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"^revision +\d+ \(deployed\)$", out.stdout, re.M), out.stdout
+    assert_fired(sandbox, refused, exactly=1)
+    assert "transient API error" in out.stdout, out.stdout  # the flow saw Helm's failed write and ran it again
+    assert requests(sandbox, applies) >= 2  # the refused apply was sent again
 
 
 # --- watch streams that drop -----------------------------------------------------------------------------------
@@ -115,12 +129,17 @@ def test_staging_deploy_under_5xx_share(fenv: Path, sandbox: Any) -> None:
 @pytest.mark.parametrize("drops", [3, None])  # the first 3 watches cut after 0.2 s, or every watch at once
 def test_dropped_watch_streams(fenv: Path, prod: release.Target, sandbox: Any, drops: int | None) -> None:
     first_deploy(fenv)
-    sandbox.faults.add(Fault(kind="watch_drop", seconds=0.0 if drops is None else 0.2, count=drops))
+    cut = sandbox.faults.add(Fault(kind="watch_drop", seconds=0.0 if drops is None else 0.2, count=drops))
     sandbox.faults.add(Fault(kind="latency", seconds=0.3, path="/replicasets", count=2))  # keep a watch waiting
     out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr
-    if drops is None:  # the streams were cut, and Helm's client-go reflectors watched again (from the last
-        assert "Unexpected watch close" in out.stderr  # resourceVersion, or by listing again)
+    if drops is None:
+        assert_fired(sandbox, cut, at_least=2)
+    else:
+        assert_fired(sandbox, cut, exactly=drops)
+    # the streams were cut, and Helm's client-go reflectors watched again (from the last resourceVersion, or by
+    # listing again): client-go says so for each stream that ended without its end
+    assert "Unexpected watch close" in out.stderr, out.stderr[-3000:]
     sandbox.faults.clear()
     assert history(prod)[-1] == "deployed"
     assert "1.4.3" in prod.helm.get_manifest("plate-web", namespace="plate-web")
@@ -133,18 +152,25 @@ def test_dropped_watch_streams(fenv: Path, prod: release.Target, sandbox: Any, d
 
 def test_lease_conflicts_are_retried_by_re_reading(fenv: Path, prod: release.Target, sandbox: Any) -> None:
     first_deploy(fenv)
-    sandbox.faults.add(Fault(kind="conflict", path="/leases", method="POST", count=2))
+    refused = sandbox.faults.add(Fault(kind="conflict", path="/leases", method="POST", count=2))
+    creates, reads = probe(sandbox, "POST", "/leases"), probe(sandbox, "GET", "/leases/")
     out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
     assert out.returncode == 0, out.stderr
+    assert_fired(sandbox, refused, exactly=2)
+    # at the API server: each refused create was followed by a read of the Lease and another create
+    assert requests(sandbox, creates) >= 3, requests(sandbox, creates)
+    assert requests(sandbox, reads) >= 3, requests(sandbox, reads)
+    assert "deployed, revision 2" in out.stdout
     lock_free_or_expiring(prod)
 
 
 def test_lease_that_keeps_conflicting_is_refused_before_any_change(fenv: Path, prod: release.Target,
                                                                    sandbox: Any) -> None:
     first_deploy(fenv)
-    sandbox.faults.add(Fault(kind="conflict", path="/leases"))
+    refused = sandbox.faults.add(Fault(kind="conflict", path="/leases"))
     out = cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv)
     one_line_error(out, 1, "409 Conflict", "lease")
+    assert_fired(sandbox, refused, at_least=2)  # re-read and tried again before refusing
     sandbox.faults.clear()
     assert history(prod) == ["deployed"]  # nothing changed
     assert backups_intact(prod) == 0
@@ -216,8 +242,12 @@ def test_api_server_disappears_mid_deploy(fenv: Path, prod: release.Target, sand
 
 def test_api_server_gone_before_the_run(fenv: Path, sandbox: Any) -> None:
     sandbox.stop()
+    started = time.monotonic()
     out = cli(["stg.status", "--env", "fstg"], fenv, PRJDEVOPS_API_RETRY_SECONDS="1")
-    one_line_error(out, 1)
+    # names what failed, where, and the hint (the error's own "(...)" part)
+    one_line_error(out, 1, "unreachable", f"127.0.0.1:{sandbox.port}", "connection refused",
+                   "check the environment's context")
+    assert time.monotonic() - started < 30, "a bounded retry, then the line"
     sandbox.start()
 
 
@@ -227,10 +257,16 @@ def test_api_server_gone_before_the_run(fenv: Path, sandbox: Any) -> None:
 def test_manual_rollback_under_5xx(fenv: Path, prod: release.Target, sandbox: Any) -> None:
     first_deploy(fenv)
     assert cli([*DEPLOY, "--set", "image.tag=1.4.3"], fenv).returncode == 0
-    sandbox.faults.add(Fault(kind="error", status=503, path="/secrets", method="POST", count=1))
-    sandbox.faults.add(Fault(kind="error", status=503, path="/deployments", method="GET", count=2))
+    record = sandbox.faults.add(Fault(kind="error", status=503, path="/secrets", method="POST", count=1))
+    reads = sandbox.faults.add(Fault(kind="error", status=503, path="/deployments", method="GET", count=2))
+    release_writes, deployment_reads = probe(sandbox, "POST", "/secrets"), probe(sandbox, "GET", "/deployments")
     out = cli(["prod.rollback", "--env", "fprod", "--yes"], fenv)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert_fired(sandbox, record, exactly=1)
+    assert_fired(sandbox, reads, exactly=2)
+    assert "transient API error" in out.stdout, out.stdout  # Helm's refused write was looked at and run again
+    assert requests(sandbox, release_writes) >= 2
+    assert requests(sandbox, deployment_reads) >= 3  # the two refused reads were read again
     assert "rollback verified" in out.stdout
     assert "1.4.2" in prod.helm.get_manifest("plate-web", namespace="plate-web")
     backups_intact(prod, at_least=2)

@@ -14,7 +14,7 @@ from kubesandbox import Fault
 from prjdevops.chartrepo import ChartRepository
 from prjdevops.environments import load_environment
 from prjdevops.ops import release
-from tests.faults.conftest import cli, lock_free_or_expiring, one_line_error
+from tests.faults.conftest import assert_fired, cli, lock_free_or_expiring, one_line_error, probe, requests
 from tests.integration.test_libraries import make_env
 
 pytestmark = pytest.mark.integration
@@ -36,11 +36,17 @@ def deploy(envs: Path, tmp_path: Path, *extra: str) -> Any:
 
 
 def test_libraries_deploy_rides_out_5xx(lib_envs: Path, tmp_path: Path, sandbox: Any) -> None:
-    for path, method in [("/customresourcedefinitions", "GET"), ("/secrets", "POST"), ("/deployments", "GET"),
-                         ("/leases", "POST"), ("/namespaces", "GET")]:
-        sandbox.faults.add(Fault(kind="error", status=503, path=path, method=method, count=1))
+    refused = {(method, path): sandbox.faults.add(Fault(kind="error", status=503, path=path, method=method, count=1))
+               for path, method in [("/customresourcedefinitions", "GET"), ("/secrets", "POST"),
+                                    ("/deployments", "GET"), ("/leases", "POST"), ("/namespaces", "GET")]}
+    sent = {key: probe(sandbox, *key) for key in refused}
     out = deploy(lib_envs, tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+    for key, fid in refused.items():
+        assert_fired(sandbox, fid, exactly=1)
+        # what the 503 demands: the request was sent again (each kind is needed for the deploy to succeed)
+        assert requests(sandbox, sent[key]) >= 2, (key, requests(sandbox, sent[key]))
+    assert "transient API error" in out.stdout, out.stdout[-3000:]  # Helm's refused release record, run again
     for name in ("cert-manager", "metallb", "cluster-issuer", "metallb-config"):
         assert re.search(rf"^\s*{name}\b.*\bchanged\b", out.stdout, re.M), out.stdout
     with release.connect(load_environment("local", lib_envs)) as target:

@@ -1,7 +1,9 @@
 """Secrets never leak: a known value planted in a values file (under `secrets:` and under a key named like a
 password), in an environment variable the environment reads, and so in the chart's Secret manifest, must not appear
 (plain or base64) in any output of deploy, diff, status, backups listing, the failure and interrupt paths, Invoke's
---debug output, nor in any human-readable file the tool writes (SUMMARY.txt, evidence, release metadata, reports).
+--debug output, nor in any file the runs write where they really write it: the environments folder, the backups
+(SUMMARY.txt, evidence, release metadata), the run records of `invoke deploy`, the verify reports and logs. Each
+of those folders must hold files (an audit of empty folders passes on nothing).
 The backup's values.yaml/manifest.yaml hold the real values on purpose (a restore needs them): private, 0600."""
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def leaks(text: str) -> list[str]:
 @pytest.fixture
 def senv(tmp_path: Path, kubeconfig: Path, sandbox: Any, monkeypatch: Any) -> tuple[Path, str]:
     monkeypatch.setenv("PLATE_WEB_DB_PASSWORD", FROM_ENV)  # the CLI subprocesses inherit it
+    monkeypatch.setenv("PRJDEVOPS_RUNS_DIR", str(tmp_path / "runs"))  # `invoke deploy` records its runs here
     values = tmp_path / "secret-values.yaml"
     values.write_text(f"secrets:\n  API_TOKEN: {IN_VALUES}\nconfig:\n  smtp_password: {LIKE_PASSWORD}\n")
     envs = tmp_path / "environments"
@@ -70,6 +73,9 @@ def test_planted_secrets_appear_in_no_output_or_readable_file(senv: tuple[Path, 
     run("prod.status", "--env", "sprod", "--json")
     run("prod.backup", "--env", "sprod")
     run("prod.backups", "--env", "sprod")
+    # the whole-platform flow (records its run) and the verify suite (JUnit XML and its pytest log)
+    run("deploy", "--env", "sprod", "--yes", "--no-verify")
+    run("verify", "--env", "sprod", "--reports", str(tmp_path / "reports"), code=None)
     # error paths: a failed upgrade rolled back (error line, evidence files), a bad value naming its key
     sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web",
                              label_selector="app.kubernetes.io/version=6.6.6"))
@@ -87,7 +93,7 @@ def test_planted_secrets_appear_in_no_output_or_readable_file(senv: tuple[Path, 
     outputs.append((("SIGINT",), out + err))
     sandbox.faults.clear()
 
-    assert len(outputs) == 11
+    assert len(outputs) == 13
     for args, text in outputs:
         assert not leaks(text), (args, leaks(text))
     # sanity: the secrets did reach the cluster (or this test could not fail)
@@ -96,16 +102,28 @@ def test_planted_secrets_appear_in_no_output_or_readable_file(senv: tuple[Path, 
     assert base64.b64encode(FROM_ENV.encode()).decode() in data
     assert base64.b64encode(IN_VALUES.encode()).decode() in data
 
-    written = [p for p in (tmp_path / "backups").rglob("*") if p.is_file()]
-    readable = [p for p in written if p.name not in PRIVATE]
-    names = {p.name for p in readable}
-    assert {"SUMMARY.txt", "release.json", "history.json", "SHA256SUMS", "evidence.json", "events.txt"} <= names
-    for p in readable:
-        assert not leaks(p.read_text(errors="replace")), (p, leaks(p.read_text(errors="replace")))
-    for p in written:
-        if p.name in PRIVATE:
-            assert p.stat().st_mode & 0o077 == 0, p  # the real values: owner-only
-    # and nothing the tool keeps in the project (run state, reports, logs, caches) holds them either
+    # where these runs wrote, each folder with what it must hold (so the audit cannot pass on nothing)
+    where = {
+        "environments": (envs, {"sprod.yaml"}),
+        "backups": (tmp_path / "backups", {"SUMMARY.txt", "release.json", "history.json", "SHA256SUMS",
+                                            "evidence.json", "events.txt", *PRIVATE}),
+        "run records": (tmp_path / "runs", set()),
+        "reports and logs": (tmp_path / "reports", {"verify-sprod.xml", "verify-sprod.log"}),
+    }
+    audited = 0
+    for what, (folder, must) in where.items():
+        written = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+        assert written, f"{what}: nothing written to {folder}: the audit would check nothing"
+        assert must <= {p.name for p in written}, (what, must - {p.name for p in written})
+        for p in written:
+            if p.name in PRIVATE and what == "backups":
+                assert p.stat().st_mode & 0o077 == 0, p  # the real values: owner-only
+                continue
+            assert not leaks(p.read_text(errors="replace")), (what, p, leaks(p.read_text(errors="replace")))
+            audited += 1
+    assert list((tmp_path / "runs" / "sprod").glob("*.json")), "the deploy's run record"
+    assert audited >= 12, audited
+    # and nothing the tool keeps in the project's own folders (run state, reports, caches) holds them either
     for folder in (REPO / ".prjdevops", REPO / "reports"):
         for p in (folder.rglob("*") if folder.is_dir() else []):
             if p.is_file() and p.stat().st_size < 5_000_000:

@@ -65,10 +65,13 @@ def addons(api_client: Any) -> None:
         argo, "Application", "argocd", "jenkins", status={"sync": {"status": "OutOfSync"},
                                                           "health": {"status": "Degraded"}}))
     deadline = time.monotonic() + 10  # the sandbox's MetalLB-like controller assigns the IPs
-    while time.monotonic() < deadline:
+    while True:
         svcs = core.list_namespaced_service("app").items
-        if all(s.status.load_balancer and s.status.load_balancer.ingress for s in svcs):
+        waiting = [s.metadata.name for s in svcs if not (s.status.load_balancer and s.status.load_balancer.ingress)]
+        if not waiting:
             break
+        if time.monotonic() >= deadline:  # say so here, not as a puzzling verify result further down
+            pytest.fail(f"LoadBalancer services without an IP after 10 s: {', '.join(waiting)}")
         time.sleep(0.1)
 
 

@@ -69,7 +69,7 @@ def pod_names(kubeconfig: Path) -> list[str]:
         api.close()
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs: kubectl on PATH (.ci/run installs it)")
 def test_sandbox_has_no_exec_so_each_check_fails_naming_the_pod(pod_env: Path, tmp_path: Path,
                                                                 kubeconfig: Path) -> None:
     [pod] = pod_names(kubeconfig)

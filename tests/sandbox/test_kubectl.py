@@ -13,7 +13,8 @@ import yaml
 from kubesandbox import Fault, Sandbox
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-pytestmark = pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl not installed")
+pytestmark = pytest.mark.skipif(not Path(KUBECTL).exists(),
+                                reason="needs: kubectl on PATH (a Kubernetes client binary; .ci/run installs it)")
 
 MANIFEST = """\
 apiVersion: apps/v1

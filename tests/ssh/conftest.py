@@ -1,6 +1,7 @@
 """A real OpenSSH server on 127.0.0.1 for the SSH tests: free port, generated host and user keys, own config.
 
-Skips with a reason when ``/usr/sbin/sshd`` (Debian ``openssh-server``) or ``ssh-keygen`` is absent. CI installs
+Skips with a ``needs:`` reason when ``/usr/sbin/sshd`` (Debian ``openssh-server``) or ``ssh-keygen`` is absent (a
+failure under ``CI=true``, see tests/conftest.py). CI installs
 the package (``.ci/run``); the server is started and stopped by these fixtures, once per test session.
 """
 
@@ -60,9 +61,9 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     if not SSHD.is_file():
-        pytest.skip("no /usr/sbin/sshd: install openssh-server (apt-get install -y openssh-server) to run SSH tests")
+        pytest.skip("needs: /usr/sbin/sshd for the SSH tests (apt-get install -y openssh-server)")
     if shutil.which("ssh-keygen") is None or shutil.which("ssh") is None:
-        pytest.skip("no ssh/ssh-keygen client: install openssh-client to run SSH tests")
+        pytest.skip("needs: ssh and ssh-keygen for the SSH tests (apt-get install -y openssh-client)")
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
     home = tmp_path_factory.mktemp("sshd")
