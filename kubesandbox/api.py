@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import validation
+from . import rules, validation
+from .fielderrors import FieldError, invalid_status
 from .ownership import Ownership, render
 from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
 from .resources import Registry, ResourceType
@@ -88,6 +89,12 @@ def invalid(rt: ResourceType, name: str, field: str, what: str) -> ApiError:
     return ApiError(422, f'{kind} "{name}" is invalid: {field}: {what}',
                     details={"name": name, "group": rt.group, "kind": rt.kind,
                              "causes": [{"reason": "FieldValueInvalid", "message": what, "field": field}]})
+
+
+def invalid_errors(rt: ResourceType, name: str, errs: list[FieldError]) -> ApiError:
+    """422 Invalid as ``errors.NewInvalid`` builds it from a field error list."""
+    message, details = invalid_status(rt.kind, rt.group, name, errs)
+    return ApiError(422, message, details=details)
 
 
 def _okey(rt: ResourceType, ns: str, name: str) -> str:
@@ -269,10 +276,8 @@ class Api:
                 raise invalid(rt, "", "metadata.name",
                               "Required value: name or generateName is required")
             name = meta["name"] = f"{gen}{secrets.token_hex(3)[:5]}"
-        if not isinstance(name, str) or len(name) > 253 or name != name.strip() or "/" in name:
-            raise invalid(rt, str(name), "metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 '
-                                                          "subdomain must consist of lower case alphanumeric "
-                                                          "characters, '-' or '.'")
+        if not isinstance(name, str):
+            raise ApiError(400, "metadata.name must be a string")
         ns = meta.get("namespace", "")
         with self.store.lock:
             self._check_namespace(rt, ns, name)
@@ -290,6 +295,7 @@ class Api:
                 initial = INITIAL_STATUS.get(rt.kind, {}) if rt.group in _BUILTIN_GROUPS else {}
                 obj["status"] = dict(initial)
             self._defaults(rt, obj, None)
+            self._validate(rt, obj, None)
             if dry_run or validate_only:
                 meta["resourceVersion"] = ""
                 return obj
@@ -318,7 +324,7 @@ class Api:
             if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
             new = self._merge_system(rt, old, obj, subresource)
-            result = self._commit(rt, old, new, dry_run=dry_run)
+            result = self._commit(rt, old, new, dry_run=dry_run, subresource=subresource)
             if field_manager and not dry_run:
                 self.ownership.updated(_okey(rt, ns, name), field_manager, old, result)
             return result
@@ -347,8 +353,17 @@ class Api:
                 obj.pop("status", None)
         return obj
 
-    def _commit(self, rt: ResourceType, old: Obj, new: Obj, *, dry_run: bool = False) -> Obj:
+    def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+        """kube-apiserver's validation of the kind (422 Invalid with every error found)."""
+        errs = rules.validate(rt.group if rt.group in _BUILTIN_GROUPS else "*", rt.kind, obj, old)
+        if errs:
+            raise invalid_errors(rt, str(obj["metadata"].get("name", "")), errs)
+
+    def _commit(self, rt: ResourceType, old: Obj, new: Obj, *, dry_run: bool = False,
+                subresource: str = "") -> Obj:
         self._defaults(rt, new, old)
+        if subresource != "status":
+            self._validate(rt, new, old)
         if _body_sans(new) != _body_sans(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -651,6 +666,7 @@ class Api:
             if old is None:
                 obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         elif kind == "Service":
+            rules.normalize_cluster_ips(obj, old)
             sspec = obj.setdefault("spec", {})
             sspec.setdefault("type", "ClusterIP")
             sspec.setdefault("sessionAffinity", "None")

@@ -1,0 +1,718 @@
+"""Validation of built-in kinds as kube-apiserver v1.36 does it (``pkg/apis/*/validation``).
+
+Pure functions over JSON objects: :func:`validate` returns the :class:`~.fielderrors.FieldError` list that
+``ValidateX`` (create) or ``ValidateXUpdate`` (update, with ``old``) would return for the rules the sandbox
+knows: object meta (names per kind, labels, annotations), pod specs (container names, ports, requests vs
+limits), selectors vs template labels, rolling-update parameters, RBAC rules, Service ports, and the
+immutable or forbidden updates of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, Service, PVC and
+immutable Secrets/ConfigMaps. Messages are the Go ones, checked against the v1.36.3 sources.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from .fielderrors import FieldError, duplicate, forbidden, invalid, not_supported, required, too_long
+from .selectors import SelectorError, match_label_selector
+
+Obj = dict[str, Any]
+
+# --- k8s.io/apimachinery/pkg/util/validation -------------------------------------------------------------
+
+_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN = _DNS1123_LABEL + "(\\." + _DNS1123_LABEL + ")*"
+_DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_LABEL_KEY = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_LABEL_VALUE = "(" + _LABEL_KEY + ")?"
+_CONFIG_KEY = "[-._a-zA-Z0-9]+"
+_PERCENT = "[0-9]+%"
+
+
+def _full(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + pattern + "$")
+
+
+_RE = {p: _full(p) for p in (_DNS1123_LABEL, _DNS1123_SUBDOMAIN, _DNS1035_LABEL, _LABEL_KEY, _LABEL_VALUE,
+                              _CONFIG_KEY, _PERCENT)}
+
+
+def regex_error(msg: str, fmt: str, *examples: str) -> str:
+    """Go's ``RegexError`` (note the double spaces it puts before each "or")."""
+    if not examples:
+        return f"{msg} (regex used for validation is '{fmt}')"
+    out = msg + " (e.g. "
+    for i, ex in enumerate(examples):
+        if i:
+            out += " or "
+        out += f"'{ex}', "
+    return out + f"regex used for validation is '{fmt}')"
+
+
+def max_len_error(n: int) -> str:
+    return f"must be no more than {n} characters"
+
+
+def is_dns1123_label(value: str) -> list[str]:
+    errs = []
+    if len(value) > 63:
+        errs.append(max_len_error(63))
+    if not _RE[_DNS1123_LABEL].match(value):
+        if _RE[_DNS1123_SUBDOMAIN].match(value):
+            errs.append("must not contain dots")
+        else:
+            errs.append(regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+                                    "or '-', and must start and end with an alphanumeric character",
+                                    _DNS1123_LABEL, "my-name", "123-abc"))
+    return errs
+
+
+def is_dns1123_subdomain(value: str) -> list[str]:
+    errs = []
+    if len(value) > 253:
+        errs.append(max_len_error(253))
+    if not _RE[_DNS1123_SUBDOMAIN].match(value):
+        errs.append(regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                                "characters, '-' or '.', and must start and end with an alphanumeric character",
+                                _DNS1123_SUBDOMAIN, "example.com"))
+    return errs
+
+
+def is_dns1035_label(value: str) -> list[str]:
+    errs = []
+    if len(value) > 63:
+        errs.append(max_len_error(63))
+    if not _RE[_DNS1035_LABEL].match(value):
+        errs.append(regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+                                "with an alphabetic character, and end with an alphanumeric character",
+                                _DNS1035_LABEL, "my-name", "abc-123"))
+    return errs
+
+
+def is_path_segment_name(value: str) -> list[str]:
+    """RBAC names (``content.IsPathSegmentName``)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
+
+
+_LABEL_KEY_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                  "alphanumeric character")
+
+
+def is_qualified_name(value: str) -> list[str]:
+    """Label and annotation keys (``content.IsLabelKey``; its lengths are in bytes)."""
+    errs: list[str] = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix))
+    else:
+        return ["a valid label key " + regex_error(_LABEL_KEY_MSG, _LABEL_KEY, "MyName", "my.name", "123-abc")
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name.encode()) > 63:
+        errs.append("name part must be no more than 63 bytes")
+    if not _RE[_LABEL_KEY].match(name):
+        errs.append("name part " + regex_error(_LABEL_KEY_MSG, _LABEL_KEY, "MyName", "my.name", "123-abc"))
+    return errs
+
+
+def is_label_value(value: str) -> list[str]:
+    errs = []
+    if len(value.encode()) > 63:
+        errs.append("must be no more than 63 bytes")
+    if not _RE[_LABEL_VALUE].match(value):
+        errs.append(regex_error("a valid label must be an empty string or consist of alphanumeric characters, '-', "
+                                "'_' or '.', and must start and end with an alphanumeric character",
+                                _LABEL_VALUE, "MyValue", "my_value", "12345"))
+    return errs
+
+
+def is_valid_port_num(port: int) -> list[str]:
+    return [] if 1 <= port <= 65535 else ["must be between 1 and 65535, inclusive"]
+
+
+def is_valid_port_name(name: str) -> list[str]:
+    errs = []
+    if len(name) > 15:
+        errs.append(max_len_error(15))
+    if not re.fullmatch(r"[-a-z0-9]+", name):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search(r"[a-z]", name):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        errs.append("must not contain consecutive hyphens")
+    if name and (name[0] == "-" or name[-1] == "-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+def is_config_map_key(key: str) -> list[str]:
+    errs = []
+    if len(key) > 253:
+        errs.append(max_len_error(253))
+    if not _RE[_CONFIG_KEY].match(key):
+        errs.append(regex_error("a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                                _CONFIG_KEY, "key.name", "KEY_NAME", "key-name"))
+    if key == ".":
+        errs.append("must not be '.'")
+    elif key == "..":
+        errs.append("must not be '..'")
+    elif key.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
+NEGATIVE = "must be greater than or equal to 0"
+IMMUTABLE = "field is immutable"
+TOTAL_ANNOTATION_SIZE = 256 * 1024
+
+# --- object meta ------------------------------------------------------------------------------------------
+
+# Which name rule each kind uses (``ValidateXName``); anything else is a DNS-1123 subdomain.
+_NAME_RULES = {
+    ("", "Namespace"): is_dns1123_label,
+    ("", "Service"): is_dns1035_label,
+    ("apps", "StatefulSet"): is_dns1123_label,
+    ("rbac.authorization.k8s.io", "Role"): is_path_segment_name,
+    ("rbac.authorization.k8s.io", "ClusterRole"): is_path_segment_name,
+    ("rbac.authorization.k8s.io", "RoleBinding"): is_path_segment_name,
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): is_path_segment_name,
+}
+
+
+def validate_labels(labels: Any, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for k, v in (labels or {}).items():
+        errs.extend(invalid(path, k, m) for m in is_qualified_name(str(k)))
+        errs.extend(invalid(path, v, m) for m in is_label_value(str(v)))
+    return errs
+
+
+def validate_annotations(annotations: Any, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    total = 0
+    for k, v in (annotations or {}).items():
+        errs.extend(invalid(path, k, m) for m in is_qualified_name(str(k).lower()))
+        total += len(str(k).encode()) + len(str(v).encode())
+    if total > TOTAL_ANNOTATION_SIZE:
+        errs.append(too_long(path, TOTAL_ANNOTATION_SIZE))
+    return errs
+
+
+def validate_meta(group: str, kind: str, meta: Obj, creating: bool) -> list[FieldError]:
+    errs: list[FieldError] = []
+    name = str(meta.get("name") or "")
+    if creating:
+        if not name:
+            errs.append(required("metadata.name", "name or generateName is required"))
+        else:
+            rule = _NAME_RULES.get((group, kind), is_dns1123_subdomain)
+            errs.extend(invalid("metadata.name", name, m) for m in rule(name))
+    errs.extend(validate_labels(meta.get("labels"), "metadata.labels"))
+    errs.extend(validate_annotations(meta.get("annotations"), "metadata.annotations"))
+    return errs
+
+
+# --- pod specs --------------------------------------------------------------------------------------------
+
+def parse_quantity(value: Any) -> Decimal | None:
+    try:
+        from kubernetes.utils import parse_quantity as parse  # the official client's parser
+
+        out = parse(value)
+        return out if isinstance(out, Decimal) else Decimal(out)
+    except (ValueError, TypeError, ArithmeticError):
+        return None
+
+
+def _validate_ports(ports: Any, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    names: set[str] = set()
+    for i, port in enumerate(ports or []):
+        if not isinstance(port, dict):
+            continue
+        here = f"{path}[{i}]"
+        name = port.get("name")
+        if name:
+            msgs = is_valid_port_name(str(name))
+            if msgs:
+                errs.extend(invalid(f"{here}.name", name, m) for m in msgs)
+            elif name in names:
+                errs.append(duplicate(f"{here}.name", name))
+            else:
+                names.add(str(name))
+        cp = port.get("containerPort")
+        if not cp:
+            errs.append(required(f"{here}.containerPort"))
+        elif isinstance(cp, int):
+            errs.extend(invalid(f"{here}.containerPort", cp, m) for m in is_valid_port_num(cp))
+        hp = port.get("hostPort")
+        if isinstance(hp, int) and hp:
+            errs.extend(invalid(f"{here}.hostPort", hp, m) for m in is_valid_port_num(hp))
+        proto = port.get("protocol", "TCP")
+        if proto not in ("SCTP", "TCP", "UDP"):
+            errs.append(not_supported(f"{here}.protocol", proto, ["SCTP", "TCP", "UDP"]))
+    return errs
+
+
+def _validate_resources(res: Any, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if not isinstance(res, dict):
+        return errs
+    limits = res.get("limits") or {}
+    requests = res.get("requests") or {}
+    for name, q in requests.items():
+        if name not in limits:
+            continue
+        want, cap = parse_quantity(q), parse_quantity(limits[name])
+        if want is not None and cap is not None and want > cap:
+            errs.append(invalid(f"{path}.requests", str(q),
+                                f"must be less than or equal to {name} limit of {limits[name]}"))
+    for key in ("limits", "requests"):
+        for name, q in (res.get(key) or {}).items():
+            v = parse_quantity(q)
+            if v is not None and v < 0:
+                errs.append(invalid(f"{path}.{key}[{name}]", int(v), "must be a valid resource quantity"))
+    return errs
+
+
+def validate_pod_spec(spec: Any, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if not isinstance(spec, dict):
+        return errs
+    seen: set[str] = set()
+    for key in ("initContainers", "containers"):
+        for i, c in enumerate(spec.get(key) or []):
+            if not isinstance(c, dict):
+                continue
+            here = f"{path}.{key}[{i}]"
+            name = c.get("name")
+            if isinstance(name, str) and name:
+                if name in seen:
+                    errs.append(duplicate(f"{here}.name", name))
+                seen.add(name)
+                errs.extend(invalid(f"{here}.name", name, m) for m in is_dns1123_label(name))
+            errs.extend(_validate_ports(c.get("ports"), f"{here}.ports"))
+            errs.extend(_validate_resources(c.get("resources"), f"{here}.resources"))
+    restart = spec.get("restartPolicy")
+    if restart is not None and restart not in ("Always", "OnFailure", "Never"):
+        errs.append(not_supported(f"{path}.restartPolicy", restart, ["Always", "OnFailure", "Never"]))
+    return errs
+
+
+def validate_pod_template(tmpl: Any, path: str) -> list[FieldError]:
+    """``ValidatePodTemplateSpec``: note its label path is ``<path>.labels`` (no ``metadata``)."""
+    if not isinstance(tmpl, dict):
+        return []
+    meta = tmpl.get("metadata") or {}
+    errs = validate_labels(meta.get("labels"), f"{path}.labels")
+    errs.extend(validate_annotations(meta.get("annotations"), f"{path}.annotations"))
+    errs.extend(validate_pod_spec(tmpl.get("spec"), f"{path}.spec"))
+    return errs
+
+
+def _selector_matches(selector: Any, labels: Any) -> bool:
+    try:
+        return match_label_selector(selector, labels or {})
+    except (SelectorError, ValueError, TypeError, AttributeError):
+        return True
+
+
+def _empty_selector(selector: Any) -> bool:
+    return isinstance(selector, dict) and not selector.get("matchLabels") and not selector.get("matchExpressions")
+
+
+def _template_labels(spec: Obj) -> Any:
+    return ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+
+
+def _workload_template(spec: Obj, kind_word: str, restart_always: bool = True) -> list[FieldError]:
+    errs: list[FieldError] = []
+    selector = spec.get("selector")
+    if isinstance(selector, dict):
+        errs.extend(validate_labels(selector.get("matchLabels"), "spec.selector.matchLabels"))
+        if _empty_selector(selector):
+            errs.append(invalid("spec.selector", selector, f"empty selector is invalid for {kind_word}"))
+        elif not _selector_matches(selector, _template_labels(spec)):
+            errs.append(invalid("spec.template.metadata.labels", _template_labels(spec),
+                                "`selector` does not match template `labels`"))
+    tmpl = spec.get("template")
+    errs.extend(validate_pod_template(tmpl, "spec.template"))
+    restart = ((tmpl or {}).get("spec") or {}).get("restartPolicy", "Always") if isinstance(tmpl, dict) else None
+    if restart_always and restart not in (None, "Always"):
+        errs.append(not_supported("spec.template.spec.restartPolicy", restart, ["Always"]))
+    return errs
+
+
+def _nonneg(spec: Obj, key: str, path: str) -> list[FieldError]:
+    v = spec.get(key)
+    return [invalid(path, v, NEGATIVE)] if isinstance(v, int) and not isinstance(v, bool) and v < 0 else []
+
+
+def _int_or_percent(v: Any) -> tuple[int, list[str]]:
+    """(value, errors) of an IntOrString the way getIntOrPercentValue and IsValidPercent read it."""
+    if isinstance(v, str):
+        if not _RE[_PERCENT].match(v):
+            return 0, [regex_error("a valid percent string must be a numeric string followed by an ending '%'",
+                                   _PERCENT, "1%", "93%")]
+        return int(v[:-1]), []
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v, [NEGATIVE] if v < 0 else []
+    return 0, []
+
+
+def _deployment_strategy(spec: Obj) -> list[FieldError]:
+    errs: list[FieldError] = []
+    strategy = spec.get("strategy") or {}
+    stype = strategy.get("type", "RollingUpdate")
+    path = "spec.strategy"
+    if stype == "Recreate":
+        if strategy.get("rollingUpdate") is not None:
+            errs.append(forbidden(f"{path}.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"))
+    elif stype == "RollingUpdate":
+        ru = strategy.get("rollingUpdate") or {}
+        mu, mu_errs = _int_or_percent(ru.get("maxUnavailable", "25%"))
+        ms, ms_errs = _int_or_percent(ru.get("maxSurge", "25%"))
+        errs.extend(invalid(f"{path}.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"), m) for m in mu_errs)
+        errs.extend(invalid(f"{path}.rollingUpdate.maxSurge", ru.get("maxSurge"), m) for m in ms_errs)
+        if mu == 0 and ms == 0:
+            errs.append(invalid(f"{path}.rollingUpdate.maxUnavailable", ru.get("maxUnavailable", 0),
+                                "may not be 0 when `maxSurge` is 0"))
+        if isinstance(ru.get("maxUnavailable"), str) and not mu_errs and mu > 100:
+            errs.append(invalid(f"{path}.rollingUpdate.maxUnavailable", ru["maxUnavailable"],
+                                "must not be greater than 100%"))
+    else:
+        errs.append(not_supported(path, strategy, ["Recreate", "RollingUpdate"]))
+    return errs
+
+
+def _deployment(spec: Obj) -> list[FieldError]:
+    errs = _nonneg(spec, "replicas", "spec.replicas")
+    errs.extend(_workload_template(spec, "deployment"))
+    errs.extend(_deployment_strategy(spec))
+    errs.extend(_nonneg(spec, "minReadySeconds", "spec.minReadySeconds"))
+    errs.extend(_nonneg(spec, "revisionHistoryLimit", "spec.revisionHistoryLimit"))
+    pds = spec.get("progressDeadlineSeconds")
+    if isinstance(pds, int) and pds <= int(spec.get("minReadySeconds") or 0):
+        errs.append(invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds"))
+    return errs
+
+
+def _statefulset(spec: Obj) -> list[FieldError]:
+    errs: list[FieldError] = []
+    pmp = spec.get("podManagementPolicy", "OrderedReady")
+    if pmp not in ("OrderedReady", "Parallel"):
+        errs.append(invalid("spec.podManagementPolicy", pmp, "must be 'OrderedReady' or 'Parallel'"))
+    errs.extend(_nonneg(spec, "replicas", "spec.replicas"))
+    errs.extend(_nonneg(spec, "minReadySeconds", "spec.minReadySeconds"))
+    svc = spec.get("serviceName")
+    if isinstance(svc, str) and svc:
+        errs.extend(invalid("spec.serviceName", svc, m) for m in is_dns1123_label(svc))
+    errs.extend(_workload_template(spec, "statefulset"))
+    for i, vct in enumerate(spec.get("volumeClaimTemplates") or []):
+        if isinstance(vct, dict):
+            errs.extend(_pvc_spec(vct.get("spec") or {}, f"spec.volumeClaimTemplates[{i}].spec"))
+    return errs
+
+
+def _daemonset(spec: Obj) -> list[FieldError]:
+    errs: list[FieldError] = []
+    selector = spec.get("selector")
+    if isinstance(selector, dict) and not _selector_matches(selector, _template_labels(spec)):
+        errs.append(invalid("spec.template.metadata.labels", _template_labels(spec),
+                            "`selector` does not match template `labels`"))
+    if isinstance(selector, dict) and _empty_selector(selector):
+        errs.append(invalid("spec.selector", selector, "empty selector is invalid for daemonset"))
+    errs.extend(validate_pod_template(spec.get("template"), "spec.template"))
+    us = spec.get("updateStrategy") or {}
+    if us.get("type", "RollingUpdate") == "RollingUpdate":
+        ru = us.get("rollingUpdate") or {}
+        mu, _ = _int_or_percent(ru.get("maxUnavailable", 1))
+        ms, _ = _int_or_percent(ru.get("maxSurge", 0))
+        path = "spec.updateStrategy.rollingUpdate"
+        if mu and ms:
+            errs.append(invalid(f"{path}.maxSurge", ru.get("maxSurge"), "may not be set when maxUnavailable is non-zero"))
+        elif not mu and not ms:
+            errs.append(required(f"{path}.maxUnavailable", "cannot be 0 when maxSurge is 0"))
+    return errs
+
+
+def _job(spec: Obj) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for key in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        errs.extend(_nonneg(spec, key, f"spec.{key}"))
+    tmpl = spec.get("template") or {}
+    errs.extend(validate_pod_template(tmpl, "spec.template"))
+    restart = (tmpl.get("spec") or {}).get("restartPolicy") if isinstance(tmpl, dict) else None
+    if restart not in (None, "OnFailure", "Never"):
+        errs.append(not_supported("spec.template.spec.restartPolicy", restart, ["OnFailure", "Never"]))
+    return errs
+
+
+def _service(spec: Obj) -> list[FieldError]:
+    errs: list[FieldError] = []
+    stype = spec.get("type", "ClusterIP")
+    if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        errs.append(not_supported("spec.type", stype, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]))
+    ports = spec.get("ports") or []
+    if not ports and stype != "ExternalName" and spec.get("clusterIP") != "None":
+        errs.append(required("spec.ports"))
+    names: set[str] = set()
+    for i, p in enumerate(ports):
+        if not isinstance(p, dict):
+            continue
+        here = f"spec.ports[{i}]"
+        name = p.get("name")
+        if len(ports) > 1 and not name:
+            errs.append(required(f"{here}.name"))
+        elif name:
+            errs.extend(invalid(f"{here}.name", name, m) for m in is_dns1123_label(str(name)))
+            if name in names:
+                errs.append(duplicate(f"{here}.name", name))
+            names.add(str(name))
+        port = p.get("port")
+        if isinstance(port, int):
+            errs.extend(invalid(f"{here}.port", port, m) for m in is_valid_port_num(port))
+        tp = p.get("targetPort")
+        if isinstance(tp, int) and not isinstance(tp, bool):
+            errs.extend(invalid(f"{here}.targetPort", tp, m) for m in is_valid_port_num(tp))
+        elif isinstance(tp, str):
+            errs.extend(invalid(f"{here}.targetPort", tp, m) for m in is_valid_port_name(tp))
+        np = p.get("nodePort")
+        if isinstance(np, int) and np and stype == "ClusterIP":
+            errs.append(forbidden(f"{here}.nodePort", "may not be used when `type` is 'ClusterIP'"))
+        proto = p.get("protocol", "TCP")
+        if proto not in ("SCTP", "TCP", "UDP"):
+            errs.append(not_supported(f"{here}.protocol", proto, ["SCTP", "TCP", "UDP"]))
+    return errs
+
+
+def _pvc_spec(spec: Obj, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    modes = spec.get("accessModes") or []
+    if not modes and not spec.get("dataSource") and not spec.get("dataSourceRef"):
+        errs.append(required(f"{path}.accessModes", "at least 1 access mode is required"))
+    supported = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
+    for m in modes:
+        if m not in supported:
+            errs.append(not_supported(f"{path}.accessModes", m, supported))
+    storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+    if storage is None:
+        errs.append(required(f"{path}.resources[storage]"))
+    else:
+        q = parse_quantity(storage)
+        if q is not None and q <= 0:
+            errs.append(invalid(f"{path}.resources[storage]", str(storage), "must be greater than zero"))
+    return errs
+
+
+def _policy_rules(rules: Any, namespaced: bool) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for i, rule in enumerate(rules or []):
+        if not isinstance(rule, dict):
+            continue
+        path = f"rules[{i}]"
+        if not rule.get("verbs"):
+            errs.append(required(f"{path}.verbs", "verbs must contain at least one value"))
+        if rule.get("nonResourceURLs"):
+            if namespaced:
+                errs.append(invalid(f"{path}.nonResourceURLs", rule["nonResourceURLs"],
+                                    "namespaced rules cannot apply to non-resource URLs"))
+            if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
+                errs.append(invalid(f"{path}.nonResourceURLs", rule["nonResourceURLs"],
+                                    "rules cannot apply to both regular resources and non-resource URLs"))
+            continue
+        if not rule.get("apiGroups"):
+            errs.append(required(f"{path}.apiGroups", "resource rules must supply at least one api group"))
+        if not rule.get("resources"):
+            errs.append(required(f"{path}.resources", "resource rules must supply at least one resource"))
+    return errs
+
+
+def _config(obj: Obj) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for bag in ("data", "binaryData"):
+        for key in obj.get(bag) or {}:
+            errs.extend(invalid(f"{bag}[{key}]", key, m) for m in is_config_map_key(str(key)))
+    return errs
+
+
+def _spec_rules(group: str, kind: str, obj: Obj) -> list[FieldError]:
+    spec = obj.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    match (group, kind):
+        case ("apps", "Deployment"):
+            return _deployment(spec)
+        case ("apps", "ReplicaSet"):
+            errs = _nonneg(spec, "replicas", "spec.replicas")
+            return errs + _workload_template(spec, "replicaset")
+        case ("apps", "StatefulSet"):
+            return _statefulset(spec)
+        case ("apps", "DaemonSet"):
+            return _daemonset(spec)
+        case ("batch", "Job"):
+            return _job(spec)
+        case ("", "Pod"):
+            return validate_pod_spec(spec, "spec")
+        case ("", "Service"):
+            return _service(spec)
+        case ("", "PersistentVolumeClaim"):
+            return _pvc_spec(spec, "spec")
+        case ("", "ConfigMap") | ("", "Secret"):
+            return _config(obj)
+        case ("rbac.authorization.k8s.io", "Role"):
+            return _policy_rules(obj.get("rules"), True)
+        case ("rbac.authorization.k8s.io", "ClusterRole"):
+            return _policy_rules(obj.get("rules"), False)
+    return []
+
+
+# --- updates ----------------------------------------------------------------------------------------------
+
+_STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
+                "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+STS_FORBIDDEN = ("updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+                 "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
+                 "'minReadySeconds' are forbidden")
+IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
+
+
+def _immutable(new: Any, old: Any, path: str) -> list[FieldError]:
+    return [] if new == old else [invalid(path, new, IMMUTABLE)]
+
+
+def _pvc_update(new: Obj, old: Obj) -> list[FieldError]:
+    errs: list[FieldError] = []
+    nspec, ospec = dict(new.get("spec") or {}), dict(old.get("spec") or {})
+    if not ospec.get("volumeName"):
+        ospec["volumeName"] = nspec.get("volumeName")
+        if ospec["volumeName"] is None:
+            ospec.pop("volumeName")
+    bound = (old.get("status") or {}).get("phase") == "Bound"
+    nres = dict(nspec.get("resources") or {})
+    oreq = (ospec.get("resources") or {}).get("requests") or {}
+    if bound and "requests" in nres:
+        nreq = dict(nres["requests"] or {})
+        if "storage" in oreq:
+            nreq["storage"] = oreq["storage"]
+        nres["requests"] = nreq
+        nspec["resources"] = nres
+        if "volumeAttributesClassName" in ospec:
+            nspec["volumeAttributesClassName"] = ospec["volumeAttributesClassName"]
+        else:
+            nspec.pop("volumeAttributesClassName", None)
+    if nspec != ospec:
+        changed = sorted(k for k in set(nspec) | set(ospec) if nspec.get(k) != ospec.get(k))
+        diff = "\n".join(f"  {k}: {go_diff(ospec.get(k))} -> {go_diff(nspec.get(k))}" for k in changed)
+        errs.append(forbidden("spec", "spec is immutable after creation except resources.requests and "
+                                      f"volumeAttributesClassName for bound claims\n{diff}"))
+    old_size = parse_quantity(oreq.get("storage", 0))
+    new_size = parse_quantity(((new.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage", 0))
+    if old_size is not None and new_size is not None and new_size < old_size:
+        errs.append(forbidden("spec.resources.requests.storage", "field can not be less than previous value"))
+    return errs
+
+
+def go_diff(v: Any) -> str:
+    from .fielderrors import go_value
+
+    return go_value(v)
+
+
+def _service_update(new: Obj, old: Obj) -> list[FieldError]:
+    nspec, ospec = new.get("spec") or {}, old.get("spec") or {}
+    if "ExternalName" in (nspec.get("type"), ospec.get("type")):
+        return []
+    if ospec.get("clusterIP") == "None" and nspec.get("clusterIP") == "None":
+        return []
+    olds = list(ospec.get("clusterIPs") or [])
+    news = list(nspec.get("clusterIPs") or [])
+    errs: list[FieldError] = []
+    if len(olds) == len(news):
+        errs.extend(invalid(f"spec.clusterIPs[{i}]", news, "may not change once set")
+                    for i, ip in enumerate(olds) if ip != news[i])
+    elif len(olds) > len(news):
+        if not news:
+            errs.append(invalid("spec.clusterIPs[0]", news, "primary clusterIP can not be unset"))
+        elif olds[0] != news[0]:
+            errs.append(invalid("spec.clusterIPs[0]", news, "may not change once set"))
+    return errs
+
+
+def normalize_cluster_ips(new: Obj, old: Obj | None) -> None:
+    """The Service REST storage's ``normalizeClusterIPs`` (before validation, on the new object)."""
+    nspec = new.get("spec")
+    if not isinstance(nspec, dict):
+        return
+    if old is None:
+        if nspec.get("clusterIP") and not nspec.get("clusterIPs"):
+            nspec["clusterIPs"] = [nspec["clusterIP"]]
+        return
+    ospec = old.get("spec") or {}
+    if ospec.get("clusterIPs") and not nspec.get("clusterIPs") and ospec.get("clusterIP") == nspec.get("clusterIP"):
+        nspec["clusterIPs"] = list(ospec["clusterIPs"])
+    if ospec.get("clusterIP") != nspec.get("clusterIP"):
+        same = (nspec.get("clusterIPs") or []) == (ospec.get("clusterIPs") or [])
+        if ospec.get("clusterIP") and not nspec.get("clusterIP"):
+            if same:
+                nspec.pop("clusterIPs", None)
+        elif same:
+            nspec["clusterIPs"] = [nspec.get("clusterIP")]
+
+
+def _update_rules(group: str, kind: str, new: Obj, old: Obj) -> list[FieldError]:
+    nspec, ospec = new.get("spec") or {}, old.get("spec") or {}
+    match (group, kind):
+        case ("apps", "Deployment") | ("apps", "ReplicaSet") | ("apps", "DaemonSet"):
+            return _immutable(nspec.get("selector"), ospec.get("selector"), "spec.selector")
+        case ("apps", "StatefulSet"):
+            a = {k: v for k, v in nspec.items() if k not in _STS_MUTABLE}
+            b = {k: v for k, v in ospec.items() if k not in _STS_MUTABLE}
+            return [] if a == b else [forbidden("spec", STS_FORBIDDEN)]
+        case ("batch", "Job"):
+            errs = _immutable(nspec.get("selector"), ospec.get("selector"), "spec.selector")
+            if not ospec.get("suspend"):
+                errs += _immutable(nspec.get("template"), ospec.get("template"), "spec.template")
+            for key in ("completionMode", "podFailurePolicy", "backoffLimitPerIndex", "managedBy", "successPolicy"):
+                errs += _immutable(nspec.get(key), ospec.get(key), f"spec.{key}")
+            return errs
+        case ("", "Service"):
+            return _service_update(new, old)
+        case ("", "PersistentVolumeClaim"):
+            return _pvc_update(new, old)
+        case ("", "Secret") | ("", "ConfigMap"):
+            errs = []
+            if kind == "Secret":
+                errs += _immutable(new.get("type"), old.get("type"), "type")
+            if old.get("immutable") is True:
+                if new.get("immutable") is not True:
+                    errs.append(forbidden("immutable", IMMUTABLE_WHEN_SET))
+                bags = ("data",) if kind == "Secret" else ("data", "binaryData")
+                for bag in bags:
+                    if (new.get(bag) or {}) != (old.get(bag) or {}):
+                        errs.append(forbidden(bag, IMMUTABLE_WHEN_SET))
+            return errs
+        case ("rbac.authorization.k8s.io", "RoleBinding") | ("rbac.authorization.k8s.io", "ClusterRoleBinding"):
+            if new.get("roleRef") != old.get("roleRef"):
+                return [invalid("roleRef", new.get("roleRef"), "cannot change roleRef")]
+    return []
+
+
+def validate(group: str, kind: str, obj: Obj, old: Obj | None = None) -> list[FieldError]:
+    """What kube-apiserver's validation returns for a create (``old`` None) or an update of ``obj``."""
+    # The order of the Go functions: meta, then spec, then the update rules (Service, Secret and ConfigMap
+    # check their update rules before the spec).
+    errs = validate_meta(group, kind, obj.get("metadata") or {}, creating=old is None)
+    update = _update_rules(group, kind, obj, old) if old is not None else []
+    if (group, kind) in (("", "Service"), ("", "Secret"), ("", "ConfigMap")):
+        return errs + update + _spec_rules(group, kind, obj)
+    return errs + _spec_rules(group, kind, obj) + update
