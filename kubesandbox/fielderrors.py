@@ -9,7 +9,8 @@ than or equal to 0``; :func:`invalid_status` builds the 422 ``Status`` of ``erro
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 # Go's ErrorType (the cause's reason) -> its String() (the word in the message).
@@ -55,16 +56,13 @@ class FieldError:
 
     type: str
     field: str
-    value: Any = field(default=OMIT, compare=False)
+    value: Any = dc_field(default=OMIT, compare=False)
     detail: str = ""
 
     def body(self) -> str:
         """Go's ``ErrorBody()``: the message without the field path."""
         word = TYPES[self.type]
-        if self.type in _NO_VALUE or self.value is OMIT:
-            s = word
-        else:
-            s = f"{word}: {go_value(self.value)}"
+        s = word if self.type in _NO_VALUE or self.value is OMIT else f"{word}: {go_value(self.value)}"
         return f"{s}: {self.detail}" if self.detail else s
 
     def __str__(self) -> str:

@@ -226,8 +226,9 @@ def validate_meta(group: str, kind: str, meta: Obj, creating: bool) -> list[Fiel
 
 def parse_quantity(value: Any) -> Decimal | None:
     try:
-        from kubernetes.utils import parse_quantity as parse  # the official client's parser
+        from kubernetes import utils  # the official client's parser
 
+        parse: Any = utils.parse_quantity
         out = parse(value)
         return out if isinstance(out, Decimal) else Decimal(out)
     except (ValueError, TypeError, ArithmeticError):
@@ -440,7 +441,8 @@ def _daemonset(spec: Obj) -> list[FieldError]:
         ms, _ = _int_or_percent(ru.get("maxSurge", 0))
         path = "spec.updateStrategy.rollingUpdate"
         if mu and ms:
-            errs.append(invalid(f"{path}.maxSurge", ru.get("maxSurge"), "may not be set when maxUnavailable is non-zero"))
+            errs.append(invalid(f"{path}.maxSurge", ru.get("maxSurge"),
+                                "may not be set when maxUnavailable is non-zero"))
         elif not mu and not ms:
             errs.append(required(f"{path}.maxUnavailable", "cannot be 0 when maxSurge is 0"))
     return errs

@@ -58,8 +58,8 @@ def test_official_client_gets_the_invalid_status(api_client: Any) -> None:
     body["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 80}]
     apps.create_namespaced_deployment("default", body)
     with pytest.raises(ApiException) as err:
-        apps.patch_namespaced_deployment("web", "default", {"spec": {"selector": {"matchLabels": {"app": "x"}},
-                                                                     "template": {"metadata": {"labels": {"app": "x"}}}}})
+        apps.patch_namespaced_deployment("web", "default", {"spec": {
+            "selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}}}})
     assert err.value.status == 422
     assert json.loads(err.value.body)["message"] == (
         'Deployment.apps "web" is invalid: spec.selector: Invalid value: {"matchLabels":{"app":"x"}}: '

@@ -210,7 +210,7 @@ def test_invalid_status_shape_one_and_several_errors() -> None:
     assert details == {"name": "web", "group": "apps", "kind": "Deployment", "causes": [
         {"reason": "FieldValueInvalid", "message": 'Invalid value: {"matchLabels":{"a":"b"}}: field is immutable',
          "field": "spec.selector"}]}
-    two = one + [FieldError("FieldValueRequired", "spec.template", "", "")]
+    two = [*one, FieldError("FieldValueRequired", "spec.template", "", "")]
     message, details = invalid_status("Secret", "", "s", two + two[:1])  # a repeated error is listed once
     assert message == ('Secret "s" is invalid: [spec.selector: Invalid value: {"matchLabels":{"a":"b"}}: field is '
                        "immutable, spec.template: Required value]")
