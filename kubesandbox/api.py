@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import rules, validation
+from . import rules, schema, validation
 from .fielderrors import FieldError, invalid_status
 from .ownership import Ownership, render
 from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
@@ -240,13 +240,20 @@ class Api:
 
         ``mode`` None means an internal write (controllers), which is not checked.
         """
-        if mode is None or rt.group not in _BUILTIN_GROUPS:
-            return
-        model = validation.model_for(rt.group, rt.version, rt.kind)
-        if model is None:
+        if mode is None:
             return
         found = validation.Findings()
-        validation.inspect(model, obj, found, prune=mode != "Strict")
+        if rt.group not in _BUILTIN_GROUPS:
+            sch = self.cr_schema(rt)
+            if sch is None or not isinstance(obj, dict):
+                return
+            # Custom resources are always pruned; Strict refuses what would have been pruned.
+            found.unknown = schema.prune(obj, sch)
+        else:
+            model = validation.model_for(rt.group, rt.version, rt.kind)
+            if model is None:
+                return
+            validation.inspect(model, obj, found, prune=mode != "Strict")
         if found.type_errors:
             # A value of the wrong type cannot be decoded whatever fieldValidation says (e.g. a quoted
             # "8080" for containerPort, a classic templating slip).
@@ -353,9 +360,21 @@ class Api:
                 obj.pop("status", None)
         return obj
 
+    def cr_schema(self, rt: ResourceType) -> schema.Schema | None:
+        """The ``openAPIV3Schema`` of a custom resource's version, if its CRD has one."""
+        crd = self.store.peek(("apiextensions.k8s.io", "customresourcedefinitions"), "",
+                              f"{rt.plural}.{rt.group}")
+        return schema.version_schema(crd, rt.version) if crd is not None else None
+
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         """kube-apiserver's validation of the kind (422 Invalid with every error found)."""
-        errs = rules.validate(rt.group if rt.group in _BUILTIN_GROUPS else "*", rt.kind, obj, old)
+        builtin = rt.group in _BUILTIN_GROUPS
+        errs = rules.validate(rt.group if builtin else "*", rt.kind, obj, old)
+        sch = None if builtin else self.cr_schema(rt)
+        if sch is not None:
+            schema.prune(obj, sch)
+            schema.apply_defaults(obj, sch)
+            errs.extend(schema.validate(obj, sch))
         if errs:
             raise invalid_errors(rt, str(obj["metadata"].get("name", "")), errs)
 
