@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import rules, schema, validation
+from . import admission, rules, schema, validation
 from .fielderrors import FieldError, invalid_status
 from .ownership import Ownership, render
 from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
@@ -271,8 +271,15 @@ class Api:
 
     def create(self, rt: ResourceType, ns: str, body: Any, *, dry_run: bool = False,
                validate_only: bool = False, field_validation: str | None = None,
-               warnings: list[str] | None = None, field_manager: str | None = None) -> Obj:
-        """POST semantics; returns the stored object."""
+               warnings: list[str] | None = None, field_manager: str | None = None,
+               admit: bool | None = None) -> Obj:
+        """POST semantics; returns the stored object.
+
+        ``admit`` (default: whether this is a client's request, i.e. ``field_validation`` is set) runs the
+        admission webhooks; the controllers' own writes skip them.
+        """
+        if admit is None:
+            admit = field_validation is not None
         obj = self._check_body(rt, ns, body)
         self.validate_fields(rt, obj, field_validation, warnings)
         meta = obj["metadata"]
@@ -302,7 +309,11 @@ class Api:
                 initial = INITIAL_STATUS.get(rt.kind, {}) if rt.group in _BUILTIN_GROUPS else {}
                 obj["status"] = dict(initial)
             self._defaults(rt, obj, None)
+            if admit:
+                self._admit(rt, "CREATE", obj, None, "", "MutatingWebhookConfiguration")
             self._validate(rt, obj, None)
+            if admit:
+                self._admit(rt, "CREATE", obj, None, "", "ValidatingWebhookConfiguration")
             if dry_run or validate_only:
                 meta["resourceVersion"] = ""
                 return obj
@@ -317,8 +328,11 @@ class Api:
 
     def update(self, rt: ResourceType, ns: str, name: str, body: Any, *, subresource: str = "",
                dry_run: bool = False, check_rv: bool = True, field_validation: str | None = None,
-               warnings: list[str] | None = None, field_manager: str | None = None) -> Obj:
+               warnings: list[str] | None = None, field_manager: str | None = None,
+               admit: bool | None = None) -> Obj:
         """PUT semantics (also the tail of PATCH): preconditions, generation, status/spec separation."""
+        if admit is None:
+            admit = field_validation is not None
         obj = self._check_body(rt, ns, body, name)
         self.validate_fields(rt, obj, field_validation, warnings)
         meta = obj["metadata"]
@@ -331,7 +345,7 @@ class Api:
             if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
             new = self._merge_system(rt, old, obj, subresource)
-            result = self._commit(rt, old, new, dry_run=dry_run, subresource=subresource)
+            result = self._commit(rt, old, new, dry_run=dry_run, subresource=subresource, admit=admit)
             if field_manager and not dry_run:
                 self.ownership.updated(_okey(rt, ns, name), field_manager, old, result)
             return result
@@ -360,6 +374,33 @@ class Api:
                 obj.pop("status", None)
         return obj
 
+    def _service_state(self, ns: str, name: str) -> str:
+        if self.store.peek(("", "services"), ns, name) is None:
+            return "not-found"
+        ep = self.store.peek(("", "endpoints"), ns, name) or {}
+        ready = any(sub.get("addresses") for sub in ep.get("subsets") or [] if isinstance(sub, dict))
+        return "ready" if ready else "no-endpoints"
+
+    def _admit(self, rt: ResourceType, operation: str, obj: Obj, old: Obj | None, subresource: str,
+               config_kind: str) -> None:
+        """Webhooks of ``config_kind`` that match and cannot be called fail the request (failurePolicy Fail)."""
+        plural = "mutatingwebhookconfigurations" if config_kind.startswith("Mutating") else \
+            "validatingwebhookconfigurations"
+        configs = [o for o, _ in self.store.scan(("admissionregistration.k8s.io", plural))]
+        if not configs:
+            return
+        meta = obj.get("metadata") or {}
+        ns = str(meta.get("namespace") or "")
+        ns_obj = self.store.peek(("", "namespaces"), "", ns) if ns else None
+        req = admission.Request(operation, rt.group, rt.version, rt.plural, subresource, ns,
+                                dict(meta.get("labels") or {}),
+                                dict((old or {}).get("metadata", {}).get("labels") or {}) if old else None)
+        why = admission.failures(configs, req, rt.namespaced,
+                                 dict((ns_obj or {}).get("metadata", {}).get("labels") or {}),
+                                 self._service_state)
+        if why is not None:
+            raise ApiError(500, f"Internal error occurred: {why}", details={"causes": [{"message": why}]})
+
     def cr_schema(self, rt: ResourceType) -> schema.Schema | None:
         """The ``openAPIV3Schema`` of a custom resource's version, if its CRD has one."""
         crd = self.store.peek(("apiextensions.k8s.io", "customresourcedefinitions"), "",
@@ -379,10 +420,14 @@ class Api:
             raise invalid_errors(rt, str(obj["metadata"].get("name", "")), errs)
 
     def _commit(self, rt: ResourceType, old: Obj, new: Obj, *, dry_run: bool = False,
-                subresource: str = "") -> Obj:
+                subresource: str = "", admit: bool = False) -> Obj:
         self._defaults(rt, new, old)
+        if admit:
+            self._admit(rt, "UPDATE", new, old, subresource, "MutatingWebhookConfiguration")
         if subresource != "status":
             self._validate(rt, new, old)
+        if admit:
+            self._admit(rt, "UPDATE", new, old, subresource, "ValidatingWebhookConfiguration")
         if _body_sans(new) != _body_sans(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -455,7 +500,8 @@ class Api:
                     if old is None:
                         body = apply(None, patch, None)
                         body.setdefault("metadata", {})["name"] = name
-                        created = self.create(rt, ns, body, dry_run=dry_run)
+                        created = self.create(rt, ns, body, dry_run=dry_run,
+                                              admit=field_validation is not None)
                         if not dry_run:
                             self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
                             self.ownership.applied(_okey(rt, ns, name), field_manager or "", patch, [])
@@ -488,7 +534,8 @@ class Api:
                 taken = self.ownership.conflicts(okey, field_manager or "", old, patch)
                 if taken and not force:
                     raise _apply_conflict(rt, name, taken)
-            result = self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run)
+            result = self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run,
+                                 admit=field_validation is not None)
             if not dry_run:
                 if is_apply:
                     self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
@@ -500,7 +547,7 @@ class Api:
     # --- delete -----------------------------------------------------------------------------------
 
     def delete(self, rt: ResourceType, ns: str, name: str, options: Obj | None = None, *,
-               propagation: str | None = None, dry_run: bool = False) -> tuple[Obj, bool]:
+               propagation: str | None = None, dry_run: bool = False, admit: bool = False) -> tuple[Obj, bool]:
         """DELETE semantics; returns (object or Status, still_pending)."""
         options = options or {}
         policy = propagation or options.get("propagationPolicy")
@@ -518,6 +565,9 @@ class Api:
                                          f"object meta: {old['metadata'].get('uid')}")
             if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
+            if admit:
+                for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+                    self._admit(rt, "DELETE", old, old, "", kind)
             if dry_run:
                 return _clone(old), False
             obj = _clone(old)
