@@ -68,7 +68,7 @@ def rule_matches(rule: Obj, req: Request, namespaced: bool) -> bool:
     if "*" not in versions and req.version not in versions:
         return False
     scope = rule.get("scope") or "*"
-    if scope == "Cluster" and namespaced or scope == "Namespaced" and not namespaced:
+    if (scope == "Cluster" and namespaced) or (scope == "Namespaced" and not namespaced):
         return False
     return _matches_resource(list(rule.get("resources") or []), req.resource, req.subresource)
 
@@ -96,11 +96,8 @@ def webhook_matches(hook: Obj, req: Request, namespaced: bool, ns_labels: dict[s
         if labels is not None and not _selector_ok(ns_sel, labels):
             return False
     obj_sel = hook.get("objectSelector")
-    if obj_sel:
-        if not (_selector_ok(obj_sel, req.labels) or (req.old_labels is not None
-                                                      and _selector_ok(obj_sel, req.old_labels))):
-            return False
-    return True
+    old_ok = req.old_labels is not None and _selector_ok(obj_sel, req.old_labels)
+    return not obj_sel or _selector_ok(obj_sel, req.labels) or old_ok
 
 
 def call_failure(hook: Obj, service_state: Callable[[str, str], str]) -> str | None:
