@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--context", default="sandbox")
     serve.add_argument("--no-controllers", action="store_true", help="start with every controller off")
     serve.add_argument("--pod-ready-delay", type=float, default=0.2)
-    serve.add_argument("--lb-pool", default="198.51.100.0/28")
+    serve.add_argument("--lb-pool", default=None,
+                       help="CIDR for LoadBalancer IPs when no MetalLB IPAddressPool exists (default: none, <pending>)")
     serve.add_argument("--ssa-conflicts", action="store_true",
                        help="refuse server-side applies that change fields another manager owns (409)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")

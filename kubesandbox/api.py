@@ -43,6 +43,8 @@ INITIAL_STATUS: dict[str, Obj] = {
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NODE_NAME = "sandbox-node"
+DEFAULT_STORAGE_CLASS = "standard"
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 class ApiError(Exception):
@@ -151,6 +153,15 @@ class Api:
         for obj, _ in self.store.scan(crd.key):
             self.registry.register_crd(obj)
         ns_rt = self.rt("", "v1", "namespaces")
+        fresh = self.store.peek(ns_rt.key, "", "default") is None
+        sc_rt = self.rt("storage.k8s.io", "v1", "storageclasses")
+        if fresh and self.store.peek(sc_rt.key, "", DEFAULT_STORAGE_CLASS) is None:
+            # Ships with a new sandbox, like kind's "standard"; once deleted it stays deleted.
+            self.create(sc_rt, "", {
+                "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": DEFAULT_STORAGE_CLASS, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+                "provisioner": "sandbox.prjdevops.io/hostpath", "reclaimPolicy": "Delete",
+                "volumeBindingMode": "Immediate"})
         for ns in DEFAULT_NAMESPACES:
             if self.store.peek(ns_rt.key, "", ns) is None:
                 self.create(ns_rt, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -757,8 +768,27 @@ class Api:
             if old is None:
                 obj["status"] = {"loadBalancer": {}}
         elif kind == "PersistentVolumeClaim" and old is None:
-            obj["status"] = {"phase": "Bound", "accessModes": (spec or {}).get("accessModes", []),
-                             "capacity": ((spec or {}).get("resources") or {}).get("requests", {})}
+            pspec = obj.setdefault("spec", {})
+            if isinstance(pspec, dict):
+                pspec.setdefault("volumeMode", "Filesystem")
+                if "storageClassName" not in pspec:  # the DefaultStorageClass admission plugin
+                    default = self.default_storage_class()
+                    if default is not None:
+                        pspec["storageClassName"] = default
+            obj["status"] = {"phase": "Pending"}  # the volume controller binds it when a class applies
+        elif kind == "StorageClass" and old is None:
+            obj.setdefault("reclaimPolicy", "Delete")
+            obj.setdefault("volumeBindingMode", "Immediate")
+
+    def default_storage_class(self) -> str | None:
+        """The newest StorageClass annotated default (as kube-apiserver picks among several), if any."""
+        found = [o for o, _ in self.store.scan(("storage.k8s.io", "storageclasses"))
+                 if (o["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"
+                 and not o["metadata"].get("deletionTimestamp")]
+        if not found:
+            return None
+        found.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+        return str(found[-1]["metadata"]["name"])
 
     # --- events -----------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from .store import Obj
 
 log = logging.getLogger("kubesandbox")
 
-NAMES = ("namespace", "gc", "deployment", "replicaset", "statefulset", "daemonset", "job", "kubelet",
+NAMES = ("namespace", "gc", "deployment", "replicaset", "statefulset", "daemonset", "job", "volume", "kubelet",
          "service", "loadbalancer", "endpoints")
 _ALNUM = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet Kubernetes uses for generated suffixes
 FAIL_ANNOTATION = "sandbox.prjdevops.io/fail"
@@ -115,13 +115,14 @@ class Controllers:
     """The controller loop; ``enable``/``disable``/``set`` switch individual controllers by name."""
 
     def __init__(self, api: Api, faults: FaultSet, *, pod_ready_delay: float = 0.2,
-                 lb_pool: str = "198.51.100.0/28", enabled: bool = True) -> None:
+                 lb_pool: str | None = None, enabled: bool = True, probe_time_scale: float = 0.01) -> None:
         self.api = api
         self.store = api.store
         self.faults = faults
         self.pod_ready_delay = pod_ready_delay
+        self.probe_time_scale = probe_time_scale
         try:
-            self.lb_pool = ipaddress.ip_network(lb_pool, strict=False)
+            self.lb_pool = ipaddress.ip_network(lb_pool, strict=False) if lb_pool else None
         except ValueError as e:
             raise SandboxError(f"bad lb_pool {lb_pool!r}: {e}") from e
         self._on = dict.fromkeys(NAMES, enabled)
@@ -135,6 +136,7 @@ class Controllers:
         self._kick = False
         self._events_checked = 0.0
         self._reported: builtins.set[tuple[str, str, str]] = builtins.set()
+        self._noted: builtins.set[tuple[str, str]] = builtins.set()  # (uid, reason) of one-off events
         api.service_allocator = self._allocate_service
 
     # --- switches -------------------------------------------------------------------------------
@@ -210,7 +212,8 @@ class Controllers:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("namespace", self._namespaces), ("gc", self._gc), ("deployment", self._deployments),
             ("replicaset", self._replicasets), ("statefulset", self._statefulsets),
-            ("daemonset", self._daemonsets), ("job", self._jobs), ("kubelet", self._kubelet),
+            ("daemonset", self._daemonsets), ("job", self._jobs), ("volume", self._volumes),
+            ("kubelet", self._kubelet),
             ("service", self._services), ("loadbalancer", self._loadbalancers),
             ("endpoints", self._endpoints),
         ]
@@ -551,9 +554,16 @@ class Controllers:
                                         "labels": dict((spec.get("selector") or {}).get("matchLabels") or {})},
                            "spec": _copy(vct.get("spec") or {})}
                     self.api.create(pvc_rt, ns, pvc)
-            tmpl_spec = {"hostname": pname}
+            tmpl_spec: Obj = {"hostname": pname}
             if spec.get("serviceName"):
                 tmpl_spec["subdomain"] = spec["serviceName"]
+            claims = [{"name": vct["metadata"]["name"],
+                       "persistentVolumeClaim": {"claimName": f"{vct['metadata']['name']}-{pname}"}}
+                      for vct in spec.get("volumeClaimTemplates") or []]
+            if claims:  # as the StatefulSet controller does: template volumes of the same name are replaced
+                names = {c["name"] for c in claims}
+                tmpl_volumes = ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []
+                tmpl_spec["volumes"] = claims + [v for v in tmpl_volumes if v.get("name") not in names]
             self._create_pod(sts, pname, {"controller-revision-hash": rev,
                                           "statefulset.kubernetes.io/pod-name": pname,
                                           "apps.kubernetes.io/pod-index": str(i)}, tmpl_spec)
@@ -704,6 +714,11 @@ class Controllers:
                 phase = (pod.get("status") or {}).get("phase", "Pending")
                 if phase in ("Succeeded", "Failed"):
                     continue
+                if not pod["spec"].get("nodeName"):
+                    blocked = self._unbound_claim(pod)
+                    if blocked is not None:
+                        self._unschedulable(pod, blocked)
+                        continue
                 seen = self._seen.setdefault(uid, t)
                 new = _copy(pod)
                 spec = new["spec"]
@@ -808,6 +823,96 @@ class Controllers:
             self._seen.pop(gone, None)
             self._crash.pop(gone, None)
             self._probe_event.pop(gone, None)
+
+    def _unbound_claim(self, pod: Obj) -> str | None:
+        """Why the scheduler cannot place ``pod`` for its PVCs (missing or not Bound), or None."""
+        ns = pod["metadata"]["namespace"]
+        for vol in pod["spec"].get("volumes") or []:
+            claim = (vol.get("persistentVolumeClaim") or {}).get("claimName") if isinstance(vol, dict) else None
+            if not claim:
+                continue
+            pvc = self.store.peek(("", "persistentvolumeclaims"), ns, str(claim))
+            if pvc is None:
+                return f'persistentvolumeclaim "{claim}" not found'
+            if (pvc.get("status") or {}).get("phase") != "Bound":
+                return "pod has unbound immediate PersistentVolumeClaims"
+        return None
+
+    def _unschedulable(self, pod: Obj, why: str) -> None:
+        msg = (f"0/1 nodes are available: {why}. preemption: 0/1 nodes are available: 1 Preemption is not helpful "
+               "for scheduling.")
+        new = _copy(pod)
+        st = new.setdefault("status", {})
+        st["phase"] = "Pending"
+        conds = st.setdefault("conditions", [])
+        set_condition(conds, "PodScheduled", "False", "Unschedulable", msg)
+        self._write("", "pods", new)
+        if self._note(pod, "FailedScheduling:" + why):
+            self.api.record_event(pod, "Warning", "FailedScheduling", msg, "default-scheduler")
+
+    def _note(self, obj: Obj, reason: str) -> bool:
+        """True the first time ``reason`` is noted for this object (one-off events)."""
+        key = (str(obj["metadata"].get("uid")), reason)
+        if key in self._noted:
+            return False
+        if len(self._noted) > 10_000:
+            self._noted.clear()
+        self._noted.add(key)
+        return True
+
+    # --- volumes (PV controller + provisioner) --------------------------------------------------
+
+    def _volumes(self) -> None:
+        classes = {o["metadata"]["name"]: o for o in self._objs("storage.k8s.io", "storageclasses")}
+        for pvc in self._objs("", "persistentvolumeclaims"):
+            with self._isolated("volume", pvc):
+                if pvc["metadata"].get("deletionTimestamp"):
+                    continue
+                new = _copy(pvc)
+                spec = new.setdefault("spec", {})
+                st = new.setdefault("status", {})
+                if st.get("phase") == "Bound":
+                    want = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+                    if want is not None and (st.get("capacity") or {}).get("storage") != want:
+                        st["capacity"] = {"storage": want}  # an expansion completes at once
+                        self._write("", "persistentvolumeclaims", new)
+                    continue
+                if "storageClassName" not in spec:
+                    default = self.api.default_storage_class()  # retroactive default class assignment
+                    if default is not None:
+                        spec["storageClassName"] = default
+                cls_name = spec.get("storageClassName")
+                if not cls_name:
+                    if self._note(pvc, "FailedBinding"):
+                        self.api.record_event(pvc, "Normal", "FailedBinding", "no persistent volumes available "
+                                              "for this claim and no storage class is set",
+                                              "persistentvolume-controller")
+                    if "storageClassName" in spec and "storageClassName" not in pvc.get("spec", {}):
+                        self._write("", "persistentvolumeclaims", new)
+                    continue
+                cls = classes.get(str(cls_name))
+                if cls is None:
+                    if self._note(pvc, f"ProvisioningFailed:{cls_name}"):
+                        self.api.record_event(pvc, "Warning", "ProvisioningFailed",
+                                              f'storageclass.storage.k8s.io "{cls_name}" not found',
+                                              "persistentvolume-controller")
+                    if (pvc.get("spec") or {}).get("storageClassName") != cls_name:
+                        self._write("", "persistentvolumeclaims", new)
+                    continue
+                provisioner = str(cls.get("provisioner", ""))
+                volume = f"pvc-{pvc['metadata']['uid']}"
+                spec["volumeName"] = volume
+                ann = new["metadata"].setdefault("annotations", {})
+                ann.update({"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
+                            "volume.beta.kubernetes.io/storage-provisioner": provisioner,
+                            "volume.kubernetes.io/storage-provisioner": provisioner})
+                new["status"] = {"phase": "Bound", "accessModes": list(spec.get("accessModes") or []),
+                                 "capacity": {"storage": ((spec.get("resources") or {}).get("requests") or {})
+                                              .get("storage", "0")}}
+                self._write("", "persistentvolumeclaims", new)
+                self.api.record_event(pvc, "Normal", "ProvisioningSucceeded",
+                                      f"Successfully provisioned volume {volume} using {provisioner or 'sandbox'}",
+                                      provisioner or "sandbox")
 
     def _image_pull_failure(self, pod: Obj, new: Obj, uid: str, t: float) -> None:
         """Pending, containers waiting ErrImagePull then ImagePullBackOff, a Warning Event per attempt."""
@@ -919,7 +1024,7 @@ class Controllers:
                         out.append(hosts[:4096])
                 except ValueError:
                     continue
-        if not pools:
+        if not pools and self.lb_pool is not None:
             net = self.lb_pool
             out.append(list(net.hosts()) if net.num_addresses > 2 else list(net))
         return out
@@ -952,8 +1057,11 @@ class Controllers:
                         if ip:
                             break
                 if ip is None:
-                    self.api.record_event(svc, "Warning", "AllocationFailed",
-                                          "Failed to allocate IP: no available IPs", "metallb-controller")
+                    # No pool at all: nothing answers, as on a cluster without a load-balancer implementation
+                    # (kubectl shows <pending>); an exhausted MetalLB pool says so.
+                    if self._objs("metallb.io", "ipaddresspools") and self._note(svc, "AllocationFailed"):
+                        self.api.record_event(svc, "Warning", "AllocationFailed",
+                                              "Failed to allocate IP: no available IPs", "metallb-controller")
                     continue
                 used.add(ip)
                 new = _copy(svc)

@@ -52,7 +52,7 @@ class Sandbox:
 
     def __init__(self, port: int = 0, state_file: str | os.PathLike[str] | None = None,
                  controllers: bool = True, pod_ready_delay: float = 0.2,
-                 lb_pool: str = "198.51.100.0/28", host: str = "127.0.0.1",
+                 lb_pool: str | None = None, host: str = "127.0.0.1",
                  ssa_conflicts: bool = False) -> None:
         check_loopback(host)
         self.host = host
