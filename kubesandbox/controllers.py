@@ -735,11 +735,25 @@ class Controllers:
                 conds = st.setdefault("conditions", [])
                 set_condition(conds, "PodScheduled", "True")
                 age = t - seen
+                inits = [c for c in spec.get("initContainers") or [] if isinstance(c, dict)]
+                init_time = len(inits) * self.pod_ready_delay  # each init container "runs" one delay
+                unready = f"containers with unready status: [{_names(spec)}]"
+                if phase == "Pending" and age < init_time:
+                    done = int(age // self.pod_ready_delay)
+                    self._initializing(new, inits, done)
+                    self._wake((done + 1) * self.pod_ready_delay - age)
+                    self._write("", "pods", new)
+                    continue
+                if inits:
+                    prev = {x.get("name"): x for x in st.get("initContainerStatuses") or []}
+                    st["initContainerStatuses"] = [self._init_status(c, "done", prev.get(c.get("name")))
+                                                   for c in inits]
+                age -= init_time
                 if age < self.pod_ready_delay and phase == "Pending":
+                    set_condition(conds, "PodReadyToStartContainers", "True")
                     set_condition(conds, "Initialized", "True")
-                    set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
-                                  "containers with unready status")
-                    set_condition(conds, "Ready", "False", "ContainersNotReady", "containers with unready status")
+                    set_condition(conds, "ContainersReady", "False", "ContainersNotReady", unready)
+                    set_condition(conds, "Ready", "False", "ContainersNotReady", unready)
                     st["containerStatuses"] = [self._cstatus(c, {"waiting": {"reason": "ContainerCreating"}}, False)
                                                for c in spec.get("containers") or []]
                     self._wake(self.pod_ready_delay - age)
@@ -811,11 +825,31 @@ class Controllers:
                 else:
                     if restart != "Always":
                         self._wake(2 * self.pod_ready_delay - age)
-                    st["containerStatuses"] = [self._cstatus(c, self._running(old_cs, c), True,
-                                                             int((old_cs.get(c["name"]) or {}).get("restartCount", 0)))
-                                               for c in spec.get("containers") or []]
-                    set_condition(conds, "ContainersReady", "True")
-                    set_condition(conds, "Ready", "True")
+                    running_for = age - self.pod_ready_delay
+                    css = []
+                    for c in spec.get("containers") or []:
+                        was = old_cs.get(c["name"]) or {}
+                        wait = self._probe_wait(c, running_for)
+                        ready = bool(was.get("ready")) or wait <= 0  # a Ready container stays Ready
+                        if not ready:
+                            self._wake(wait)
+                        cs = self._cstatus(c, self._running(old_cs, c), ready, int(was.get("restartCount", 0)))
+                        if c.get("startupProbe") and not ready:
+                            cs["started"] = False
+                        css.append(cs)
+                    st["containerStatuses"] = css
+                    not_ready = [cs["name"] for cs in css if not cs["ready"]]
+                    if not_ready:
+                        why = f"containers with unready status: [{' '.join(not_ready)}]"
+                        set_condition(conds, "ContainersReady", "False", "ContainersNotReady", why)
+                        set_condition(conds, "Ready", "False", "ContainersNotReady", why)
+                    else:
+                        set_condition(conds, "ContainersReady", "True")
+                        set_condition(conds, "Ready", "True")
+                        for c in conds:
+                            if c["type"] in ("Ready", "ContainersReady"):
+                                c.pop("reason", None)
+                                c.pop("message", None)
                 order = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
                 conds.sort(key=lambda c: order.index(c["type"]) if c["type"] in order else 99)
                 self._write("", "pods", new)
@@ -940,6 +974,59 @@ class Controllers:
             self.api.record_event(pod, "Warning", "Failed",
                                   f'Failed to pull image "{_image(spec)}": sandbox fault: image not found',
                                   "kubelet")
+
+    def _probe_wait(self, c: Obj, running_for: float) -> float:
+        """Seconds until a running container passes its readiness (and startup) probe; <= 0 when it has.
+
+        No readiness probe: Ready as soon as it runs (as the kubelet does). A probe first succeeds after its
+        ``initialDelaySeconds``, scaled by ``probe_time_scale``.
+        """
+        need = 0.0
+        for key in ("startupProbe", "readinessProbe"):
+            probe = c.get(key)
+            if isinstance(probe, dict):
+                delay = probe.get("initialDelaySeconds") or 0
+                need = max(need, float(delay) * self.probe_time_scale if isinstance(delay, int | float) else 0.0)
+        return need - running_for
+
+    def _initializing(self, new: Obj, inits: list[Obj], done: int) -> None:
+        """Init containers run one after another: ``done`` have completed, the next one runs."""
+        spec, st = new["spec"], new["status"]
+        st["phase"] = "Pending"
+        conds = st.setdefault("conditions", [])
+        pending = " ".join(str(c.get("name")) for c in inits[done:])
+        set_condition(conds, "PodReadyToStartContainers", "True")
+        set_condition(conds, "Initialized", "False", "ContainersNotInitialized",
+                      f"containers with incomplete status: [{pending}]")
+        unready = f"containers with unready status: [{_names(spec)}]"
+        set_condition(conds, "ContainersReady", "False", "ContainersNotReady", unready)
+        set_condition(conds, "Ready", "False", "ContainersNotReady", unready)
+        prev = {x.get("name"): x for x in st.get("initContainerStatuses") or []}
+        st["initContainerStatuses"] = [self._init_status(c, "done" if i < done else "running" if i == done
+                                                         else "waiting", prev.get(c.get("name")))
+                                       for i, c in enumerate(inits)]
+        st["containerStatuses"] = [self._cstatus(c, {"waiting": {"reason": "PodInitializing"}}, False)
+                                   for c in spec.get("containers") or []]
+        order = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
+        conds.sort(key=lambda c: order.index(c["type"]) if c["type"] in order else 99)
+
+    def _init_status(self, c: Obj, stage: str, old: Obj | None) -> Obj:
+        """An init container's status: ``done`` (terminated Completed; a sidecar keeps running), ``running``
+        or ``waiting``; the previous state (and its timestamps) is kept while the stage is unchanged."""
+        sidecar = c.get("restartPolicy") == "Always"
+        if stage == "done" and not sidecar:
+            state: Obj = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(),
+                                         "finishedAt": now()}}
+        elif stage in ("done", "running"):
+            state = {"running": {"startedAt": now()}}
+        else:
+            state = {"waiting": {"reason": "PodInitializing"}}
+        prev = (old or {}).get("state") or {}
+        if set(prev) == set(state):
+            state = prev
+        cs = self._cstatus(c, state, stage == "done")
+        cs["started"] = "running" in state
+        return cs
 
     @staticmethod
     def _running(old: dict[str, Obj], c: Obj) -> Obj:
