@@ -14,7 +14,7 @@ import yaml
 
 from prjdevops.errors import SandboxError
 
-from . import validation
+from . import openapi, validation
 from .api import Api
 from .controllers import Controllers
 from .faults import FaultSet
@@ -64,6 +64,7 @@ class Sandbox:
         # manager owns; on here, tests can reproduce e.g. "kubectl scale, then helm upgrade" conflicts.
         self.api.ssa_conflicts = ssa_conflicts
         self.faults = FaultSet()
+        self.openapi = openapi.Documents()
         self.controllers = Controllers(self.api, self.faults, pod_ready_delay=pod_ready_delay,
                                        lb_pool=lb_pool, enabled=controllers, probe_time_scale=probe_time_scale)
         self._server: Server | None = None

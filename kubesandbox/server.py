@@ -22,6 +22,7 @@ import yaml
 
 from prjdevops.errors import SandboxError
 
+from . import openapi
 from .api import Api, ApiError, conflict, not_found
 from .faults import Fault
 from .patch import PatchError, json_patch, merge_patch
@@ -280,6 +281,8 @@ class Handler(BaseHTTPRequestHandler):
             if segs == ["openapi", "v2"] and method in ("GET", "HEAD"):
                 # An empty document makes Helm/kubectl skip client-side schema validation.
                 return self._send(200, b"", "application/octet-stream")
+            if segs[:2] == ["openapi", "v3"] and method in ("GET", "HEAD"):
+                return self._openapi_v3("/".join(segs[2:]))
             raise ApiError(404, "the server could not find the requested resource")
         if segs == ["api"]:
             self._only_get(method)
@@ -508,6 +511,41 @@ class Handler(BaseHTTPRequestHandler):
                                         "details": {"name": name, "group": rt.group, "kind": rt.plural,
                                                     "uid": obj["metadata"].get("uid")}})
         raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
+
+    def _openapi_v3(self, key: str) -> None:
+        """The index (``/openapi/v3``) or one group-version's document (JSON only)."""
+        reg = self.server.sandbox.api.registry
+        docs = self.server.sandbox.openapi
+        crds: dict[str, tuple[str, str, list[Obj]]] = {}
+        for crd, _ in self.server.sandbox.store.scan(("apiextensions.k8s.io", "customresourcedefinitions")):
+            spec = crd.get("spec") or {}
+            for ver in spec.get("versions") or []:
+                if ver.get("served", True):
+                    k = openapi.gv_key(str(spec.get("group", "")), str(ver.get("name", "")))
+                    crds.setdefault(k, (str(spec.get("group", "")), str(ver.get("name", "")), []))[2].append(crd)
+
+        def one(k: str) -> tuple[bytes, str] | None:
+            if k in crds:
+                g, v, items = crds[k]
+                return docs.custom(k, g, v, items)
+            return docs.builtin(k)
+
+        if not key:
+            entries: dict[str, str] = {}
+            for group, versions in reg.group_versions().items():
+                for v in versions:
+                    k = openapi.gv_key(group, v)
+                    got = one(k)
+                    if got is not None:
+                        entries[k] = got[1]
+            return self._send_obj(200, openapi.index(entries))
+        accept = self.headers.get("Accept", "") or "*/*"
+        if "json" not in accept and "*/*" not in accept:
+            raise ApiError(406, f'only the following media types are accepted: application/json (got "{accept}")')
+        got = one(key)
+        if got is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        return self._send(200, got[0])
 
     def _scale(self, method: str, rt: ResourceType, ns: str, name: str, params: dict[str, str],
                body: bytes) -> None:
