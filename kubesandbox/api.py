@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import admission, rules, schema, validation
-from .fielderrors import FieldError, invalid_status
+from .fielderrors import TYPES, FieldError, invalid_status
 from .ownership import Ownership, render
 from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
 from .resources import Registry, ResourceType
@@ -86,11 +86,16 @@ def conflict(rt: ResourceType, name: str, why: str = "the object has been modifi
                     details={"name": name, "group": rt.group, "kind": rt.plural})
 
 
+_CAUSE_OF = {word: reason for reason, word in TYPES.items() if reason != "FieldValueTypeInvalid"}
+
+
 def invalid(rt: ResourceType, name: str, field: str, what: str) -> ApiError:
+    """One field error given as its rendered body (``Required value``, ``Invalid value: ...``)."""
     kind = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    reason = _CAUSE_OF.get(what.split(":", 1)[0], "FieldValueInvalid")
     return ApiError(422, f'{kind} "{name}" is invalid: {field}: {what}',
                     details={"name": name, "group": rt.group, "kind": rt.kind,
-                             "causes": [{"reason": "FieldValueInvalid", "message": what, "field": field}]})
+                             "causes": [{"reason": reason, "message": what, "field": field}]})
 
 
 def invalid_errors(rt: ResourceType, name: str, errs: list[FieldError]) -> ApiError:
@@ -903,7 +908,7 @@ def _check_size(rt: ResourceType, obj: Obj) -> None:
 def _template_required(rt: ResourceType, obj: Obj) -> None:
     spec = obj["spec"]
     name = obj["metadata"]["name"]
-    if not isinstance(spec.get("selector"), dict):
+    if spec.get("selector") is not None and not isinstance(spec.get("selector"), dict):
         raise invalid(rt, name, "spec.selector", "Required value")
     tmpl = spec.get("template")
     if not isinstance(tmpl, dict) or not isinstance(tmpl.get("spec"), dict) or not tmpl["spec"].get("containers"):

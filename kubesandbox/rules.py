@@ -339,7 +339,12 @@ def _template_labels(spec: Obj) -> Any:
 def _workload_template(spec: Obj, kind_word: str, restart_always: bool = True) -> list[FieldError]:
     errs: list[FieldError] = []
     selector = spec.get("selector")
-    if isinstance(selector, dict):
+    if selector is None:
+        # A nil selector is required, and (as labels.Nothing()) matches no template labels either.
+        errs.append(required("spec.selector"))
+        errs.append(invalid("spec.template.metadata.labels", _template_labels(spec),
+                            "`selector` does not match template `labels`"))
+    elif isinstance(selector, dict):
         errs.extend(validate_labels(selector.get("matchLabels"), "spec.selector.matchLabels"))
         if _empty_selector(selector):
             errs.append(invalid("spec.selector", selector, f"empty selector is invalid for {kind_word}"))
@@ -428,7 +433,7 @@ def _statefulset(spec: Obj) -> list[FieldError]:
 def _daemonset(spec: Obj) -> list[FieldError]:
     errs: list[FieldError] = []
     selector = spec.get("selector")
-    if isinstance(selector, dict) and not _selector_matches(selector, _template_labels(spec)):
+    if selector is None or (isinstance(selector, dict) and not _selector_matches(selector, _template_labels(spec))):
         errs.append(invalid("spec.template.metadata.labels", _template_labels(spec),
                             "`selector` does not match template `labels`"))
     if isinstance(selector, dict) and _empty_selector(selector):
@@ -556,7 +561,7 @@ def _spec_rules(group: str, kind: str, obj: Obj) -> list[FieldError]:
             return _deployment(spec)
         case ("apps", "ReplicaSet"):
             errs = _nonneg(spec, "replicas", "spec.replicas")
-            return errs + _workload_template(spec, "replicaset")
+            return errs + _workload_template(spec, "deployment")  # sic: Go's ReplicaSet message says so
         case ("apps", "StatefulSet"):
             return _statefulset(spec)
         case ("apps", "DaemonSet"):

@@ -232,3 +232,12 @@ def test_dns1123_label(value: str, expected: list[str] | None) -> None:
                                          ("/x", False), ("x/", False), ("Example.com/x", False), ("a" * 64, False)])
 def test_qualified_name(key: str, ok: bool) -> None:
     assert (rules.is_qualified_name(key) == []) is ok
+
+
+def test_missing_selector_is_required_and_matches_nothing() -> None:
+    dep = deployment()
+    del dep["spec"]["selector"]
+    assert [str(e) for e in rules.validate("apps", "Deployment", dep)] == [
+        "spec.selector: Required value",
+        'spec.template.metadata.labels: Invalid value: {"app":"web"}: `selector` does not match template `labels`']
+    assert [e.type for e in rules.validate("apps", "Deployment", dep)] == ["FieldValueRequired", "FieldValueInvalid"]
