@@ -736,6 +736,14 @@ class Api:
                 raise invalid(rt, obj["metadata"]["name"], "spec.template.spec.containers", "Required value")
             check_containers(rt, obj["metadata"]["name"], tmpl_spec, "spec.template.spec")
             pod_spec_defaults(tmpl_spec, None)
+            if old is None and not spec.get("manualSelector") and "selector" not in spec:
+                # The Job strategy's generated selector: the Job's uid, also stamped on the template.
+                uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
+                tmeta = spec["template"].setdefault("metadata", {})
+                tmeta.setdefault("labels", {}).update({
+                    "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                    "controller-uid": uid, "job-name": name})
+                spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
             if "completions" not in spec and "parallelism" not in spec:
                 spec["completions"] = 1
             spec.setdefault("parallelism", 1)
@@ -901,7 +909,8 @@ def _check_size(rt: ResourceType, obj: Obj) -> None:
             size += len(k) + (len(raw) * 3 // 4 if key in ("binaryData",) or (key == "data" and rt.kind == "Secret")
                               else len(raw.encode()))
     if size > MAX_DATA_BYTES:
-        raise invalid(rt, obj["metadata"]["name"], "data",
+        # ValidateSecret reports it on "data"; ValidateConfigMap on the whole object (Go prints "[]").
+        raise invalid(rt, obj["metadata"]["name"], "data" if rt.kind == "Secret" else "[]",
                       f"Too long: may not be more than {MAX_DATA_BYTES} bytes")
 
 

@@ -106,3 +106,21 @@ def test_helm_upgrade_changing_volume_claim_templates_fails(kubeconfig: Path, sa
     sts = sandbox.store.get("apps", "v1", "statefulsets", "default", "pg-db")
     assert sts is not None
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "8Gi"
+
+
+def test_job_selector_is_generated_and_its_template_immutable(api_client: Any) -> None:
+    batch = client.BatchV1Api(api_client)
+    job = batch.create_namespaced_job("default", {
+        "metadata": {"name": "migrate"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "app:1"}]}}}})
+    uid = job.metadata.uid
+    assert job.spec.selector.match_labels == {"batch.kubernetes.io/controller-uid": uid}
+    assert job.spec.template.metadata.labels["batch.kubernetes.io/job-name"] == "migrate"
+    with pytest.raises(ApiException) as err:
+        batch.patch_namespaced_job("migrate", "default", {"spec": {"template": {"spec": {"containers": [
+            {"name": "m", "image": "app:2"}]}}}})
+    assert err.value.status == 422
+    status = json.loads(err.value.body)
+    assert [(c["reason"], c["field"]) for c in status["details"]["causes"]] == [("FieldValueInvalid", "spec.template")]
+    assert status["message"].startswith('Job.batch "migrate" is invalid: spec.template: Invalid value: ')
+    assert status["message"].endswith(": field is immutable")
