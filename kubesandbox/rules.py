@@ -291,6 +291,9 @@ def validate_pod_spec(spec: Any, path: str) -> list[FieldError]:
     if not isinstance(spec, dict):
         return errs
     seen: set[str] = set()
+    volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    if key_missing(spec, "containers"):
+        errs.append(required(f"{path}.containers"))
     for key in ("initContainers", "containers"):
         for i, c in enumerate(spec.get(key) or []):
             if not isinstance(c, dict):
@@ -304,10 +307,21 @@ def validate_pod_spec(spec: Any, path: str) -> list[FieldError]:
                 errs.extend(invalid(f"{here}.name", name, m) for m in is_dns1123_label(name))
             errs.extend(_validate_ports(c.get("ports"), f"{here}.ports"))
             errs.extend(_validate_resources(c.get("resources"), f"{here}.resources"))
+            for j, mnt in enumerate(c.get("volumeMounts") or []):
+                if isinstance(mnt, dict) and mnt.get("name") and mnt["name"] not in volumes:
+                    errs.append(FieldError("FieldValueNotFound", f"{here}.volumeMounts[{j}].name", mnt["name"]))
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                pr = c.get(probe)
+                if isinstance(pr, dict) and not any(pr.get(h) for h in ("exec", "httpGet", "tcpSocket", "grpc")):
+                    errs.append(required(f"{here}.{probe}", "must specify a handler type"))
     restart = spec.get("restartPolicy")
     if restart is not None and restart not in ("Always", "OnFailure", "Never"):
         errs.append(not_supported(f"{path}.restartPolicy", restart, ["Always", "OnFailure", "Never"]))
     return errs
+
+
+def key_missing(obj: Obj, key: str) -> bool:
+    return not obj.get(key)
 
 
 def validate_pod_template(tmpl: Any, path: str) -> list[FieldError]:
@@ -453,15 +467,85 @@ def _daemonset(spec: Obj) -> list[FieldError]:
     return errs
 
 
-def _job(spec: Obj) -> list[FieldError]:
+def _job(obj: Obj, creating: bool) -> list[FieldError]:
+    spec = obj.get("spec") or {}
+    meta = obj.get("metadata") or {}
     errs: list[FieldError] = []
+    selector = spec.get("selector")
+    if creating and not spec.get("manualSelector") and isinstance(selector, dict):
+        # validateGeneratedSelector: without manualSelector the selector must be the generated one.
+        uid, name = str(meta.get("uid", "")), str(meta.get("name", ""))
+        expected = {"controller-uid": uid, "job-name": name, "batch.kubernetes.io/controller-uid": uid,
+                    "batch.kubernetes.io/job-name": name}
+        if not _selector_matches(selector, expected) or _empty_selector(selector):
+            errs.append(invalid("spec.selector", selector, "`selector` not auto-generated"))
     for key in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
         errs.extend(_nonneg(spec, key, f"spec.{key}"))
+    mode = spec.get("completionMode", "NonIndexed")
+    if mode not in ("NonIndexed", "Indexed"):
+        errs.append(not_supported("spec.completionMode", mode, ["NonIndexed", "Indexed"]))
+    elif mode == "Indexed" and spec.get("completions") is None:
+        errs.append(required("spec.completions", "when completion mode is Indexed"))
     tmpl = spec.get("template") or {}
+    if selector is None:
+        errs.append(required("spec.selector"))
+    elif isinstance(selector, dict) and not _selector_matches(selector, _template_labels(spec)):
+        errs.append(invalid("spec.template.metadata.labels", _template_labels(spec),
+                            "`selector` does not match template `labels`"))
     errs.extend(validate_pod_template(tmpl, "spec.template"))
     restart = (tmpl.get("spec") or {}).get("restartPolicy") if isinstance(tmpl, dict) else None
-    if restart not in (None, "OnFailure", "Never"):
+    if restart in (None, "", "Always"):
+        errs.append(required("spec.template.spec.restartPolicy", 'valid values: "OnFailure", "Never"'))
+    elif restart not in ("OnFailure", "Never"):
         errs.append(not_supported("spec.template.spec.restartPolicy", restart, ["OnFailure", "Never"]))
+    return errs
+
+
+_CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+_CRON_ITEM = r"(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
+_CRON_FIELD = re.compile(rf"^{_CRON_ITEM}(,{_CRON_ITEM})*$")
+
+
+def cron_schedule_error(schedule: str) -> str | None:
+    """robfig/cron's standard parser, roughly: 5 fields or a macro (``@every`` too)."""
+    s = schedule.strip()
+    if s.startswith("TZ=") or s.startswith("CRON_TZ="):
+        s = s.split(None, 1)[1] if " " in s else ""
+    if s in _CRON_MACROS or s.startswith("@every "):
+        return None
+    fields = s.split()
+    if len(fields) != 5:
+        return f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"
+    for f in fields:
+        if not _CRON_FIELD.match(f):
+            return f'failed to parse int from {f}: strconv.Atoi: parsing "{f}": invalid syntax'
+    return None
+
+
+def _cronjob(obj: Obj) -> list[FieldError]:
+    spec = obj.get("spec") or {}
+    errs: list[FieldError] = []
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    if len(name) > 52:
+        errs.append(invalid("metadata.name", name, "must be no more than 52 characters"))
+    schedule = spec.get("schedule")
+    if not schedule:
+        errs.append(required("spec.schedule"))
+    else:
+        why = cron_schedule_error(str(schedule))
+        if why:
+            errs.append(invalid("spec.schedule", schedule, why))
+    tz = spec.get("timeZone")
+    if isinstance(tz, str):
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errs.append(invalid("spec.timeZone", tz, f"unknown time zone {tz}"))
+    policy = spec.get("concurrencyPolicy", "Allow")
+    if policy not in ("Allow", "Forbid", "Replace"):
+        errs.append(not_supported("spec.concurrencyPolicy", policy, ["Allow", "Forbid", "Replace"]))
     return errs
 
 
@@ -473,6 +557,17 @@ def _service(spec: Obj) -> list[FieldError]:
     ports = spec.get("ports") or []
     if not ports and stype != "ExternalName" and spec.get("clusterIP") != "None":
         errs.append(required("spec.ports"))
+    if stype == "ExternalName":
+        cname = spec.get("externalName")
+        if not cname:
+            errs.append(required("spec.externalName"))
+        else:
+            errs.extend(invalid("spec.externalName", cname, m) for m in is_dns1123_subdomain(str(cname).rstrip(".")))
+    for i, ip in enumerate(spec.get("clusterIPs") or []):
+        if ip and ip != "None" and not _is_ip(str(ip)):
+            errs.append(invalid(f"spec.clusterIPs[{i}]", ip,
+                                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+    errs.extend(validate_labels(spec.get("selector"), "spec.selector"))
     names: set[str] = set()
     for i, p in enumerate(ports):
         if not isinstance(p, dict):
@@ -500,7 +595,25 @@ def _service(spec: Obj) -> list[FieldError]:
         proto = p.get("protocol", "TCP")
         if proto not in ("SCTP", "TCP", "UDP"):
             errs.append(not_supported(f"{here}.protocol", proto, ["SCTP", "TCP", "UDP"]))
+    seen_ports: set[tuple[Any, Any]] = set()
+    for i, p in enumerate(ports):
+        if isinstance(p, dict):
+            key = (p.get("port"), p.get("protocol", "TCP"))
+            if key in seen_ports:
+                errs.append(FieldError("FieldValueDuplicate", f"spec.ports[{i}]",
+                                       {"port": key[0], "protocol": key[1]}))
+            seen_ports.add(key)
     return errs
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _pvc_spec(spec: Obj, path: str) -> list[FieldError]:
@@ -545,15 +658,146 @@ def _policy_rules(rules: Any, namespaced: bool) -> list[FieldError]:
     return errs
 
 
+_SECRET_KEYS = {
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+}
+
+
 def _config(obj: Obj) -> list[FieldError]:
     errs: list[FieldError] = []
     for bag in ("data", "binaryData"):
         for key in obj.get(bag) or {}:
             errs.extend(invalid(f"{bag}[{key}]", key, m) for m in is_config_map_key(str(key)))
+            if bag == "data" and key in (obj.get("binaryData") or {}):
+                errs.append(invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
+    if obj.get("kind") == "Secret":
+        data = obj.get("data") or {}
+        stype = obj.get("type") or "Opaque"
+        for key in _SECRET_KEYS.get(stype, ()):
+            if key not in data:
+                errs.append(required(f"data[{key}]"))
+        if stype == "kubernetes.io/basic-auth" and "username" not in data and "password" not in data:
+            errs.extend([required("data[username]"), required("data[password]")])
+        if stype == "kubernetes.io/service-account-token" and not (
+                (obj.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/service-account.name"):
+            errs.append(required("metadata.annotations[kubernetes.io/service-account.name]"))
     return errs
 
 
-def _spec_rules(group: str, kind: str, obj: Obj) -> list[FieldError]:
+def _rolebinding(obj: Obj, namespaced: bool) -> list[FieldError]:
+    errs: list[FieldError] = []
+    ref = obj.get("roleRef") or {}
+    if ref.get("apiGroup") != "rbac.authorization.k8s.io":
+        errs.append(not_supported("roleRef.apiGroup", ref.get("apiGroup", ""), ["rbac.authorization.k8s.io"]))
+    kinds = ["Role", "ClusterRole"] if namespaced else ["ClusterRole"]
+    if ref.get("kind") not in kinds:
+        errs.append(not_supported("roleRef.kind", ref.get("kind", ""), kinds))
+    if not ref.get("name"):
+        errs.append(required("roleRef.name"))
+    for i, sub in enumerate(obj.get("subjects") or []):
+        if not isinstance(sub, dict):
+            continue
+        here = f"subjects[{i}]"
+        if not sub.get("name"):
+            errs.append(required(f"{here}.name"))
+        kind = sub.get("kind")
+        if kind == "ServiceAccount":
+            if sub.get("apiGroup"):
+                errs.append(not_supported(f"{here}.apiGroup", sub["apiGroup"], [""]))
+            if not sub.get("namespace"):
+                errs.append(required(f"{here}.namespace"))
+        elif kind in ("User", "Group"):
+            if sub.get("apiGroup") != "rbac.authorization.k8s.io":
+                errs.append(not_supported(f"{here}.apiGroup", sub.get("apiGroup", ""),
+                                          ["rbac.authorization.k8s.io"]))
+        else:
+            errs.append(not_supported(f"{here}.kind", kind or "", ["ServiceAccount", "User", "Group"]))
+    return errs
+
+
+def _others(group: str, kind: str, obj: Obj) -> list[FieldError]:
+    """PDB, HPA, Ingress, NetworkPolicy, ResourceQuota, LimitRange, PriorityClass, CRD basics."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    assert isinstance(spec, dict)
+    errs: list[FieldError] = []
+    match (group, kind):
+        case ("policy", "PodDisruptionBudget"):
+            if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+                errs.append(invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
+        case ("autoscaling", "HorizontalPodAutoscaler"):
+            mn, mx = spec.get("minReplicas", 1), spec.get("maxReplicas")
+            if isinstance(mn, int) and mn < 1:
+                errs.append(invalid("spec.minReplicas", mn, "must be greater than or equal to 1"))
+            if isinstance(mx, int) and isinstance(mn, int) and mx < mn:
+                errs.append(invalid("spec.maxReplicas", mx, "must be greater than or equal to `minReplicas`"))
+        case ("networking.k8s.io", "Ingress"):
+            for i, rule in enumerate(spec.get("rules") or []):
+                host = rule.get("host") if isinstance(rule, dict) else None
+                if host:
+                    h = host[2:] if str(host).startswith("*.") else str(host)
+                    errs.extend(invalid(f"spec.rules[{i}].host", host, m) for m in is_dns1123_subdomain(h))
+                for j, pth in enumerate(((rule or {}).get("http") or {}).get("paths") or []):
+                    ptype = pth.get("pathType")
+                    here = f"spec.rules[{i}].http.paths[{j}].pathType"
+                    if not ptype:
+                        errs.append(required(here, "pathType must be specified"))
+                    elif ptype not in ("Exact", "ImplementationSpecific", "Prefix"):
+                        errs.append(not_supported(here, ptype, ["Exact", "ImplementationSpecific", "Prefix"]))
+        case ("networking.k8s.io", "NetworkPolicy"):
+            for direction in ("ingress", "egress"):
+                for i, rule in enumerate(spec.get(direction) or []):
+                    for j, port in enumerate((rule or {}).get("ports") or []):
+                        num = port.get("port") if isinstance(port, dict) else None
+                        if isinstance(num, int):
+                            errs.extend(invalid(f"spec.{direction}[{i}].ports[{j}].port", num, m)
+                                        for m in is_valid_port_num(num))
+        case ("", "ResourceQuota"):
+            for key, q in (spec.get("hard") or {}).items():
+                v = parse_quantity(q)
+                if v is not None and v < 0:
+                    errs.append(invalid(f"spec.hard[{key}]", str(q), "must be a valid resource quantity"))
+        case ("", "LimitRange"):
+            for i, lim in enumerate(spec.get("limits") or []):
+                mx = (lim or {}).get("max") or {}
+                for which, label in (("default", "default value"), ("defaultRequest", "default request value"),
+                                     ("min", "min value")):
+                    for res, q in ((lim or {}).get(which) or {}).items():
+                        a, b = parse_quantity(q), parse_quantity(mx.get(res)) if res in mx else None
+                        if a is not None and b is not None and a > b:
+                            errs.append(invalid(f"spec.limits[{i}].{which}[{res}]", str(q),
+                                                f"{label} {q} is greater than max value {mx[res]}"))
+        case ("scheduling.k8s.io", "PriorityClass"):
+            name = str((obj.get("metadata") or {}).get("name", ""))
+            if name.startswith("system-") and name not in ("system-cluster-critical", "system-node-critical"):
+                errs.append(forbidden("metadata.name", "priority class names with 'system-' prefix are reserved "
+                                      f"for system use only. error: {name} is not a known system priority class"))
+        case ("apiextensions.k8s.io", "CustomResourceDefinition"):
+            errs.extend(_crd(obj))
+    return errs
+
+
+def _crd(obj: Obj) -> list[FieldError]:
+    spec = obj.get("spec") or {}
+    errs: list[FieldError] = []
+    names = spec.get("names") or {}
+    want = f"{names.get('plural', '')}.{spec.get('group', '')}"
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    if name and name != want:
+        errs.append(invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
+    versions = spec.get("versions") or []
+    if versions and sum(1 for v in versions if v.get("storage")) != 1:
+        errs.append(invalid("spec.versions", versions, "must have exactly one version marked as storage version"))
+    for i, v in enumerate(versions):
+        sch = ((v.get("schema") or {}).get("openAPIV3Schema")) if isinstance(v, dict) else None
+        if isinstance(sch, dict) and not sch.get("type") and not sch.get("x-kubernetes-preserve-unknown-fields"):
+            errs.append(required(f"spec.versions[{i}].schema.openAPIV3Schema.type", "must not be empty at the root"))
+    return errs
+
+
+def _spec_rules(group: str, kind: str, obj: Obj, creating: bool = True) -> list[FieldError]:
     spec = obj.get("spec")
     spec = spec if isinstance(spec, dict) else {}
     match (group, kind):
@@ -567,7 +811,9 @@ def _spec_rules(group: str, kind: str, obj: Obj) -> list[FieldError]:
         case ("apps", "DaemonSet"):
             return _daemonset(spec)
         case ("batch", "Job"):
-            return _job(spec)
+            return _job(obj, creating)
+        case ("batch", "CronJob"):
+            return _cronjob(obj)
         case ("", "Pod"):
             return validate_pod_spec(spec, "spec")
         case ("", "Service"):
@@ -580,7 +826,11 @@ def _spec_rules(group: str, kind: str, obj: Obj) -> list[FieldError]:
             return _policy_rules(obj.get("rules"), True)
         case ("rbac.authorization.k8s.io", "ClusterRole"):
             return _policy_rules(obj.get("rules"), False)
-    return []
+        case ("rbac.authorization.k8s.io", "RoleBinding"):
+            return _rolebinding(obj, True)
+        case ("rbac.authorization.k8s.io", "ClusterRoleBinding"):
+            return _rolebinding(obj, False)
+    return _others(group, kind, obj)
 
 
 # --- updates ----------------------------------------------------------------------------------------------
@@ -655,6 +905,26 @@ def _service_update(new: Obj, old: Obj) -> list[FieldError]:
     return errs
 
 
+POD_UPDATABLE = ("`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
+                 "`spec.tolerations` (only additions to existing tolerations),"
+                 "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")
+
+
+def _pod_update(nspec: Obj, ospec: Obj) -> list[FieldError]:
+    """Only images, activeDeadlineSeconds and added tolerations may change in a pod's spec."""
+    def masked(spec: Obj) -> Obj:
+        out = {k: v for k, v in spec.items() if k not in ("activeDeadlineSeconds", "tolerations", "nodeName",
+                                                          "terminationGracePeriodSeconds")}
+        for key in ("containers", "initContainers"):
+            out[key] = [{k: v for k, v in c.items() if k != "image"} for c in spec.get(key) or []
+                        if isinstance(c, dict)]
+        return out
+
+    if masked(nspec) == masked(ospec):
+        return []
+    return [forbidden("spec", f"pod updates may not change fields other than {POD_UPDATABLE}")]
+
+
 def normalize_cluster_ips(new: Obj, old: Obj | None) -> None:
     """The Service REST storage's ``normalizeClusterIPs`` (before validation, on the new object)."""
     nspec = new.get("spec")
@@ -689,6 +959,8 @@ def _update_rules(group: str, kind: str, new: Obj, old: Obj) -> list[FieldError]
             errs = _immutable(nspec.get("selector"), ospec.get("selector"), "spec.selector")
             if not ospec.get("suspend"):
                 errs += _immutable(nspec.get("template"), ospec.get("template"), "spec.template")
+            if nspec.get("completionMode", "NonIndexed") != "Indexed":
+                errs = _immutable(nspec.get("completions"), ospec.get("completions"), "spec.completions") + errs
             for key in ("completionMode", "podFailurePolicy", "backoffLimitPerIndex", "managedBy", "successPolicy"):
                 errs += _immutable(nspec.get(key), ospec.get(key), f"spec.{key}")
             return errs
@@ -708,6 +980,8 @@ def _update_rules(group: str, kind: str, new: Obj, old: Obj) -> list[FieldError]
                     if (new.get(bag) or {}) != (old.get(bag) or {}):
                         errs.append(forbidden(bag, IMMUTABLE_WHEN_SET))
             return errs
+        case ("", "Pod"):
+            return _pod_update(nspec, ospec)
         case ("rbac.authorization.k8s.io", "RoleBinding") | ("rbac.authorization.k8s.io", "ClusterRoleBinding"):
             if new.get("roleRef") != old.get("roleRef"):
                 return [invalid("roleRef", new.get("roleRef"), "cannot change roleRef")]
@@ -721,5 +995,5 @@ def validate(group: str, kind: str, obj: Obj, old: Obj | None = None) -> list[Fi
     errs = validate_meta(group, kind, obj.get("metadata") or {}, creating=old is None)
     update = _update_rules(group, kind, obj, old) if old is not None else []
     if (group, kind) in (("", "Service"), ("", "Secret"), ("", "ConfigMap")):
-        return errs + update + _spec_rules(group, kind, obj)
-    return errs + _spec_rules(group, kind, obj) + update
+        return errs + update + _spec_rules(group, kind, obj, old is None)
+    return errs + _spec_rules(group, kind, obj, old is None) + update
