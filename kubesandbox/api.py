@@ -570,7 +570,10 @@ class Api:
         if policy is None and options.get("orphanDependents") is True:
             policy = "Orphan"
         if policy not in (None, "Foreground", "Background", "Orphan"):
-            raise ApiError(400, f"unknown propagationPolicy {policy!r}")
+            err = FieldError("FieldValueNotSupported", "propagationPolicy", policy,
+                             'supported values: "Foreground", "Background", "Orphan", "nil"')
+            message, details = invalid_status("DeleteOptions", "meta.k8s.io", "", [err])
+            raise ApiError(422, message, details=details)
         with self.store.lock:
             old = self.store.peek(rt.key, ns, name)
             if old is None:
@@ -717,6 +720,13 @@ class Api:
             spec.setdefault("replicas", 1)
             spec.setdefault("podManagementPolicy", "OrderedReady")
             spec.setdefault("revisionHistoryLimit", 10)
+            retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+            if isinstance(retention, dict):
+                retention.setdefault("whenDeleted", "Retain")
+                retention.setdefault("whenScaled", "Retain")
+            for vct in spec.get("volumeClaimTemplates") or []:
+                if isinstance(vct, dict) and isinstance(vct.setdefault("spec", {}), dict):
+                    vct["spec"].setdefault("volumeMode", "Filesystem")
             us = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
             if us.get("type", "RollingUpdate") == "RollingUpdate":
                 us["type"] = "RollingUpdate"
@@ -750,6 +760,12 @@ class Api:
             spec.setdefault("backoffLimit", 6)
             spec.setdefault("completionMode", "NonIndexed")
             spec.setdefault("suspend", False)
+            spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+        elif kind == "CronJob" and isinstance(spec, dict):
+            spec.setdefault("concurrencyPolicy", "Allow")
+            spec.setdefault("suspend", False)
+            spec.setdefault("successfulJobsHistoryLimit", 3)
+            spec.setdefault("failedJobsHistoryLimit", 1)
         elif kind == "Pod":
             pspec = obj.get("spec")
             if not isinstance(pspec, dict) or not pspec.get("containers"):
@@ -757,12 +773,25 @@ class Api:
             check_containers(rt, obj["metadata"]["name"], pspec, "spec")
             pod_spec_defaults(pspec)
             if old is None:
+                # SetDefaults_Pod and the ServiceAccount, Priority and DefaultTolerationSeconds admission plugins
+                pspec.setdefault("enableServiceLinks", True)
+                pspec.setdefault("serviceAccountName", "default")
+                pspec.setdefault("serviceAccount", pspec["serviceAccountName"])
+                pspec.setdefault("priority", 0)
+                tolerations = pspec.setdefault("tolerations", [])
+                for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+                    if isinstance(tolerations, list) and not any(
+                            isinstance(t, dict) and t.get("key") == taint for t in tolerations):
+                        tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute",
+                                            "tolerationSeconds": 300})
                 obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         elif kind == "Service":
             rules.normalize_cluster_ips(obj, old)
             sspec = obj.setdefault("spec", {})
             sspec.setdefault("type", "ClusterIP")
             sspec.setdefault("sessionAffinity", "None")
+            if sspec["type"] == "LoadBalancer":
+                sspec.setdefault("allocateLoadBalancerNodePorts", True)
             for p in sspec.get("ports") or []:
                 p.setdefault("protocol", "TCP")
                 if sspec["type"] != "ExternalName":

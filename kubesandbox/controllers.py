@@ -23,8 +23,10 @@ from typing import Any
 
 from prjdevops.errors import SandboxError
 
-from .api import NODE_NAME, SERVICE_CIDR, Api, ApiError, now
+from . import fielderrors
+from .api import NODE_NAME, SERVICE_CIDR, Api, ApiError, invalid_errors, now
 from .faults import FaultSet
+from .fielderrors import FieldError
 from .resources import ResourceType
 from .selectors import match_label_selector
 from .store import Obj
@@ -1062,6 +1064,7 @@ class Controllers:
             return
         others = [o for o in self._objs("", "services")
                   if o["metadata"].get("uid") != svc["metadata"].get("uid")]
+        self._check_requested(svc, others)
         if not spec.get("clusterIP"):
             used = {(o.get("spec") or {}).get("clusterIP") for o in others}
             hosts = SERVICE_CIDR.hosts()
@@ -1085,6 +1088,37 @@ class Controllers:
                     port = next(n for n in range(30000, 32768) if n not in used_ports)
                     p["nodePort"] = port
                     used_ports.add(port)
+
+    def _check_requested(self, svc: Obj, others: list[Obj]) -> None:
+        """A requested cluster IP or node port must be free and in range (the allocators' 422s)."""
+        spec = svc["spec"]
+        errs: list[FieldError] = []
+        ip = spec.get("clusterIP")
+        if ip and ip != "None":
+            try:
+                addr = ipaddress.ip_address(str(ip))
+            except ValueError:
+                addr = None  # validation reports the syntax
+            if addr is not None:
+                why = None
+                if addr not in SERVICE_CIDR:
+                    why = f"the provided IP ({ip}) is not in the valid range. The range of valid IPs is {SERVICE_CIDR}"
+                elif any((o.get("spec") or {}).get("clusterIP") == ip for o in others):
+                    why = "provided IP is already allocated"
+                if why:
+                    errs.append(fielderrors.invalid("spec.clusterIPs", [ip], f"failed to allocate IP {ip}: {why}"))
+        used = {p.get("nodePort") for o in others for p in (o.get("spec") or {}).get("ports") or []}
+        for i, p in enumerate(spec.get("ports") or []):
+            np = p.get("nodePort") if isinstance(p, dict) else None
+            if not isinstance(np, int) or not np or spec.get("type") not in ("NodePort", "LoadBalancer"):
+                continue
+            if not 30000 <= np <= 32767:
+                errs.append(fielderrors.invalid(f"spec.ports[{i}].nodePort", np, "provided port is not in the valid "
+                                                "range. The range of valid ports is 30000-32767"))
+            elif np in used:
+                errs.append(fielderrors.invalid(f"spec.ports[{i}].nodePort", np, "provided port is already allocated"))
+        if errs:
+            raise invalid_errors(self._rt("", "services"), str(svc["metadata"].get("name", "")), errs)
 
     def _services(self) -> None:
         for svc in self._objs("", "services"):

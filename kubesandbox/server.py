@@ -25,6 +25,7 @@ from prjdevops.errors import SandboxError
 from . import openapi
 from .api import Api, ApiError, conflict, not_found
 from .faults import Fault
+from .fielderrors import FieldError, invalid_status
 from .patch import PatchError, json_patch, merge_patch
 from .protobuf import ProtobufError, UnsupportedKind
 from .protobuf import decode as decode_protobuf
@@ -587,10 +588,13 @@ class Handler(BaseHTTPRequestHandler):
         replicas = spec.get("replicas") if isinstance(spec, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool):
             raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Required value: '
-                                "an integer")
+                                "an integer", details={"name": name, "group": "autoscaling", "kind": "Scale",
+                                                       "causes": [{"reason": "FieldValueRequired", "field":
+                                                                   "spec.replicas", "message": "Required value"}]})
         if replicas < 0:
-            raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
-                                f"{replicas}: must be greater than or equal to 0")
+            err = FieldError("FieldValueInvalid", "spec.replicas", replicas, "must be greater than or equal to 0")
+            message, details = invalid_status("Scale", "autoscaling", name, [err])
+            raise ApiError(422, message, details=details)
         obj.setdefault("spec", {})["replicas"] = replicas
         updated = api.update(rt, ns, name, obj, check_rv=False, field_manager=self._manager(params))
         return self._send_obj(200, scale_of(updated))
