@@ -167,6 +167,11 @@ class Api:
                 "metadata": {"name": DEFAULT_STORAGE_CLASS, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
                 "provisioner": "sandbox.prjdevops.io/hostpath", "reclaimPolicy": "Delete",
                 "volumeBindingMode": "Immediate"})
+        cr_rt = self.rt("rbac.authorization.k8s.io", "v1", "clusterroles")
+        if fresh:
+            for role in _bootstrap_cluster_roles():
+                if self.store.peek(cr_rt.key, "", role["metadata"]["name"]) is None:
+                    self.create(cr_rt, "", role)
         for ns in DEFAULT_NAMESPACES:
             if self.store.peek(ns_rt.key, "", ns) is None:
                 self.create(ns_rt, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -322,8 +327,10 @@ class Api:
             if "status" in rt.subresources and rt.kind not in ("Pod", "Node"):
                 # Status is the controllers' to fill; Go's non-omitempty fields are there from the start
                 # (and the official client's models require them).
-                initial = INITIAL_STATUS.get(rt.kind, {}) if rt.group in _BUILTIN_GROUPS else {}
-                obj["status"] = dict(initial)
+                if rt.group in _BUILTIN_GROUPS:
+                    obj["status"] = dict(INITIAL_STATUS.get(rt.kind, {}))
+                else:
+                    obj.pop("status", None)  # a custom resource has no status until /status writes one
             self._defaults(rt, obj, None)
             if admit:
                 self._admit(rt, "CREATE", obj, None, "", "MutatingWebhookConfiguration")
@@ -501,6 +508,8 @@ class Api:
                 if is_apply:
                     if not isinstance(patch, dict):
                         raise ApiError(400, "an apply patch must be an object")
+                    if not patch.get("kind"):
+                        raise ApiError(400, f"Object 'Kind' is missing in '{json.dumps(patch)}'")
                     if patch.get("kind") and patch.get("kind") != rt.kind:
                         raise ApiError(400, f"the kind in the apply configuration ({patch.get('kind')}) "
                                             f"does not match the resource ({rt.kind})")
@@ -953,6 +962,23 @@ def _template_required(rt: ResourceType, obj: Obj) -> None:
         raise invalid(rt, name, "spec.template.spec.containers", "Required value")
     check_containers(rt, name, tmpl["spec"], "spec.template.spec")
     pod_spec_defaults(tmpl["spec"], None if rt.kind == "Job" else "Always")
+
+
+def _bootstrap_cluster_roles() -> list[Obj]:
+    """The user-facing roles kube-apiserver bootstraps (their aggregated rules are not computed here)."""
+    labels = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+    ann = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+    out: list[Obj] = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                       "metadata": {"name": "cluster-admin", "labels": dict(labels), "annotations": dict(ann)},
+                       "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                                 {"nonResourceURLs": ["*"], "verbs": ["*"]}]}]
+    for name in ("admin", "edit", "view"):
+        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": name, "labels": dict(labels), "annotations": dict(ann)},
+                    "aggregationRule": {"clusterRoleSelectors": [
+                        {"matchLabels": {f"rbac.authorization.k8s.io/aggregate-to-{name}": "true"}}]},
+                    "rules": []})
+    return out
 
 
 def _crd_status(crd: Obj) -> Obj:

@@ -23,7 +23,7 @@ import yaml
 from prjdevops.errors import SandboxError
 
 from . import openapi
-from .api import Api, ApiError, conflict, not_found
+from .api import Api, ApiError, conflict, not_found, now
 from .faults import Fault
 from .fielderrors import FieldError, invalid_status
 from .patch import PatchError, json_patch, merge_patch
@@ -378,7 +378,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _collection(self, method: str, rt: ResourceType, ns: str, params: dict[str, str], body: bytes) -> None:
         api = self.server.sandbox.api
-        dry = "dryRun" in params and params["dryRun"] != ""
+        dry = _dry_run(method, params)
         if method in ("GET", "HEAD"):
             return self._list(rt, ns, params)
         if method == "POST" and rt.kind in REVIEWS:
@@ -398,6 +398,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(405, f"POST is not allowed on cluster-wide {rt.plural}; use a namespace")
             obj = self._parse(body, self.headers.get("Content-Type", ""))
             warnings: list[str] = []
+            self._duplicates(rt, body, params, warnings)
             created = api.create(rt, ns, obj, dry_run=dry, field_validation=_field_validation(params),
                                  warnings=warnings, field_manager=self._manager(params))
             return self._send_obj(201, self._out(rt, created), warnings)
@@ -423,6 +424,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _list(self, rt: ResourceType, ns: str, params: dict[str, str]) -> None:
         store = self.server.sandbox.store
+        _check_list_options(params)
         ls = LabelSelector.parse(params.get("labelSelector"))
         fsel = FieldSelector.parse(params.get("fieldSelector"))
         with store.lock:
@@ -457,7 +459,7 @@ class Handler(BaseHTTPRequestHandler):
               body: bytes) -> None:
         sb = self.server.sandbox
         api = sb.api
-        dry = "dryRun" in params and params["dryRun"] != ""
+        dry = _dry_run(method, params)
         if rt.namespaced and not ns:
             raise ApiError(404, "the server could not find the requested resource")
         if sub == "log":
@@ -483,6 +485,7 @@ class Handler(BaseHTTPRequestHandler):
             if sub == "finalize":
                 sub = ""
             warnings: list[str] = []
+            self._duplicates(rt, body, params, warnings)
             updated = api.update(rt, ns, name, obj, subresource=sub, dry_run=dry,
                                  field_validation=_field_validation(params), warnings=warnings,
                                  field_manager=self._manager(params))
@@ -491,7 +494,9 @@ class Handler(BaseHTTPRequestHandler):
             ctype = self.headers.get("Content-Type", "")
             patch = self._parse(body, ctype, patch=True)
             warnings = []
+            self._duplicates(rt, body, params, warnings)
             is_apply = ctype.split(";")[0].strip().lower() == "application/apply-patch+yaml"
+
             obj, created = api.patch(rt, ns, name, ctype, patch, subresource=sub,
                                      field_manager=params.get("fieldManager") if is_apply else self._manager(params),
                                      force=params.get("force") == "true", dry_run=dry,
@@ -505,6 +510,12 @@ class Handler(BaseHTTPRequestHandler):
             if params.get("gracePeriodSeconds") is not None:
                 opts.setdefault("gracePeriodSeconds", params["gracePeriodSeconds"])
             obj, pending = api.delete(rt, ns, name, opts, propagation=policy, dry_run=dry, admit=True)
+            if rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions" and not pending:
+                # kube-apiserver keeps the CRD (finalizer customresourcecleanup) until its objects are gone;
+                # the sandbox cleans up at once but answers as the real server does.
+                obj["metadata"].setdefault("deletionTimestamp", now())
+                obj["metadata"].setdefault("finalizers", ["customresourcecleanup.apiextensions.k8s.io"])
+                return self._send_obj(200, self._out(rt, obj))
             if pending or dry or (rt.group, rt.plural) in RETURN_DELETED:
                 return self._send_obj(200, self._out(rt, obj))
             return self._send_obj(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
@@ -733,6 +744,21 @@ class Handler(BaseHTTPRequestHandler):
                                 f"application/vnd.kubernetes.protobuf (got {ct})")
         return _json_body(body)
 
+    def _duplicates(self, rt: ResourceType, body: bytes, params: dict[str, str], warnings: list[str]) -> None:
+        """Strict decoding refuses a JSON object key given twice (400); Warn reports it."""
+        if body[:1] not in (b"{", b" ", b"\n") or body.startswith(b"k8s\x00"):
+            return
+        dups = duplicate_fields(body)
+        if not dups:
+            return
+        mode = _field_validation(params)
+        listed = ", ".join(f'duplicate field "{d}"' for d in dups)
+        if mode == "Strict":
+            raise ApiError(400, f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                f"strict decoding error: {listed}")
+        if mode == "Warn":
+            warnings.extend(f'duplicate field "{d}"' for d in dups)
+
     def _delete_options(self, body: bytes) -> Obj:
         if not body:
             return {}
@@ -755,6 +781,62 @@ RETURN_DELETED = frozenset({
     ("", "serviceaccounts"), ("", "resourcequotas"), ("", "podtemplates"), ("storage.k8s.io", "storageclasses"),
     ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"), ("storage.k8s.io", "volumeattachments"),
     ("storage.k8s.io", "volumeattributesclasses")})
+
+
+def _options_invalid(kind: str, errs: list[FieldError]) -> ApiError:
+    message, details = invalid_status(kind, "meta.k8s.io", "", errs)
+    return ApiError(422, message, details=details)
+
+
+def _dry_run(method: str, params: dict[str, str]) -> bool:
+    """``dryRun`` may only be ``All`` (CreateOptions/UpdateOptions/PatchOptions/DeleteOptions validation)."""
+    value = params.get("dryRun")
+    if value is None or value == "":
+        return False
+    if value != "All" and method in ("POST", "PUT", "PATCH", "DELETE"):
+        kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions",
+                "DELETE": "DeleteOptions"}[method]
+        raise _options_invalid(kind, [FieldError("FieldValueNotSupported", "dryRun", [value],
+                                                 'supported values: "All"')])
+    return True
+
+
+def _check_list_options(params: dict[str, str]) -> None:
+    """ListOptions validation: ``resourceVersionMatch`` needs a ``resourceVersion`` and a known value."""
+    match = params.get("resourceVersionMatch")
+    if not match:
+        return
+    errs = []
+    if match not in ("Exact", "NotOlderThan"):
+        errs.append(FieldError("FieldValueNotSupported", "resourceVersionMatch", match,
+                               'supported values: "Exact", "NotOlderThan", ""'))
+    elif not params.get("resourceVersion") and not params.get("sendInitialEvents"):
+        errs.append(FieldError("FieldValueForbidden", "resourceVersionMatch", "",
+                               "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+    elif match == "Exact" and params.get("resourceVersion") == "0":
+        errs.append(FieldError("FieldValueForbidden", "resourceVersionMatch", "",
+                               "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""))
+    if errs:
+        raise _options_invalid("ListOptions", errs)
+
+
+def duplicate_fields(body: bytes) -> list[str]:
+    """Object keys given twice in a JSON body (``spec.a``), which strict decoding refuses."""
+    found: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                found.append(k)
+            seen.add(k)
+        return dict(pairs)
+
+    try:
+        json.loads(body, object_pairs_hook=hook)
+    except ValueError:
+        return []
+    return found
 
 
 def _field_validation(params: dict[str, str]) -> str:
