@@ -214,6 +214,7 @@ def validate(obj: Any, schema: Schema, path: str = "") -> list[FieldError]:
         if isinstance(items, dict):
             for i, item in enumerate(obj):
                 errs.extend(validate(item, items, f"{path}[{i}]"))
+    errs.extend(_cel_rules(obj, schema, path))
     enum = schema.get("enum")
     if isinstance(enum, list) and obj not in enum:
         errs.append(not_supported(path, obj, [e if isinstance(e, str) else _json(e) for e in enum]))
@@ -231,6 +232,32 @@ def validate(obj: Any, schema: Schema, path: str = "") -> list[FieldError]:
                 errs.extend(validate(value, sub, _join(path, key)))
             elif isinstance(additional, dict):
                 errs.extend(validate(value, additional, _join(path, key)))
+    return errs
+
+
+_CEL_REASONS = {"FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"}
+
+
+def _cel_rules(obj: Any, schema: Schema, path: str) -> list[FieldError]:
+    """``x-kubernetes-validations`` rules this subset of CEL can evaluate (transition rules are skipped)."""
+    from .cel import CelError, evaluate
+
+    errs: list[FieldError] = []
+    for rule in schema.get("x-kubernetes-validations") or []:
+        expr = rule.get("rule") if isinstance(rule, dict) else None
+        if not isinstance(expr, str) or "oldSelf" in expr:
+            continue
+        try:
+            ok = evaluate(expr, obj)
+        except (CelError, RecursionError):
+            continue  # not evaluable here: the sandbox does not refuse what it cannot judge
+        if ok:
+            continue
+        here = path + str(rule.get("fieldPath") or "") if rule.get("fieldPath") else path
+        detail = str(rule.get("message") or f"failed rule: {expr}")
+        reason = rule.get("reason") if rule.get("reason") in _CEL_REASONS else "FieldValueInvalid"
+        value = "" if reason in ("FieldValueForbidden", "FieldValueRequired") else schema.get("type") or json_type(obj)
+        errs.append(FieldError(str(reason), here.lstrip("."), value, detail))
     return errs
 
 

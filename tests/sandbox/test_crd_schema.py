@@ -163,3 +163,33 @@ def test_kubectl_apply_of_a_typo_in_a_custom_resource(widgets: client.CustomObje
     path.write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: bad}\nspec: {replicas: 2}\n")
     r = kubectl(kubeconfig, "apply", "-f", str(path))
     assert r.returncode != 0 and 'The Widget "bad" is invalid: spec.host: Required value' in r.stderr
+
+
+@pytest.mark.parametrize(("rule", "value", "holds"), [
+    ("self.size <= 50 || self.color == 'red'", {"size": 60, "color": "blue"}, False),
+    ("self.size <= 50 || self.color == 'red'", {"size": 60, "color": "red"}, True),
+    ("has(self.a) ? self.a.size() > 1 : true", {}, True),
+    ("has(self.a) ? self.a.size() > 1 : true", {"a": "x"}, False),
+    ("self.items.all(i, i > 0) && !self.items.exists(i, i == 7)", {"items": [1, 2]}, True),
+    ("self.name.startsWith(\"a\") && size(self.name) < 5 && self.mode in ['x', 'y']",
+     {"name": "abc", "mode": "z"}, False),
+    ("self.minReplicas <= self.maxReplicas", {"minReplicas": 3, "maxReplicas": 2}, False),
+])
+def test_cel_subset(rule: str, value: dict[str, Any], holds: bool) -> None:
+    from kubesandbox import cel
+
+    assert cel.evaluate(rule, value) is holds
+
+
+def test_cel_rules_in_schemas_and_what_is_skipped() -> None:
+    sch = {"type": "object", "properties": {"spec": {
+        "type": "object", "properties": {"size": {"type": "integer"}, "color": {"type": "string"}},
+        "x-kubernetes-validations": [
+            {"rule": "self.size <= 50 || self.color == 'red'", "message": "big widgets are red"},
+            {"rule": "self.size == oldSelf.size", "message": "transition rules need the old object"},
+            {"rule": "self.color.lowerAscii() == 'red'", "message": "unsupported functions are skipped"},
+            {"rule": "self.size > 1", "fieldPath": ".size", "reason": "FieldValueForbidden"}]}}}
+    errs = schema.validate({"spec": {"size": 60, "color": "blue"}}, sch)
+    assert [str(e) for e in errs] == ['spec: Invalid value: "object": big widgets are red']
+    errs = schema.validate({"spec": {"size": 1, "color": "red"}}, sch)
+    assert [str(e) for e in errs] == ["spec.size: Forbidden: failed rule: self.size > 1"]
