@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--context", default="sandbox")
     serve.add_argument("--no-controllers", action="store_true", help="start with every controller off")
     serve.add_argument("--pod-ready-delay", type=float, default=0.2)
-    serve.add_argument("--lb-pool", default="198.51.100.0/28")
+    serve.add_argument("--lb-pool", default=None,
+                       help="CIDR for LoadBalancer IPs when no MetalLB IPAddressPool exists (default: none, <pending>)")
+    serve.add_argument("--probe-time-scale", type=float, default=0.01,
+                       help="readiness/startup probe initialDelaySeconds are multiplied by this (default 0.01)")
     serve.add_argument("--ssa-conflicts", action="store_true",
                        help="refuse server-side applies that change fields another manager owns (409)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sb = Sandbox(port=args.port, state_file=args.state, controllers=not args.no_controllers,
                      pod_ready_delay=args.pod_ready_delay, lb_pool=args.lb_pool, host=args.host,
+                     probe_time_scale=args.probe_time_scale,
                      ssa_conflicts=args.ssa_conflicts).start()
     except SandboxError as e:
         print(f"error: {e}", file=sys.stderr)

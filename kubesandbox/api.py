@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import validation
+from . import admission, rules, schema, validation
+from .fielderrors import TYPES, FieldError, invalid_status
 from .ownership import Ownership, render
 from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
 from .resources import Registry, ResourceType
@@ -42,6 +43,8 @@ INITIAL_STATUS: dict[str, Obj] = {
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NODE_NAME = "sandbox-node"
+DEFAULT_STORAGE_CLASS = "standard"
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 class ApiError(Exception):
@@ -83,11 +86,22 @@ def conflict(rt: ResourceType, name: str, why: str = "the object has been modifi
                     details={"name": name, "group": rt.group, "kind": rt.plural})
 
 
+_CAUSE_OF = {word: reason for reason, word in TYPES.items() if reason != "FieldValueTypeInvalid"}
+
+
 def invalid(rt: ResourceType, name: str, field: str, what: str) -> ApiError:
+    """One field error given as its rendered body (``Required value``, ``Invalid value: ...``)."""
     kind = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    reason = _CAUSE_OF.get(what.split(":", 1)[0], "FieldValueInvalid")
     return ApiError(422, f'{kind} "{name}" is invalid: {field}: {what}',
                     details={"name": name, "group": rt.group, "kind": rt.kind,
-                             "causes": [{"reason": "FieldValueInvalid", "message": what, "field": field}]})
+                             "causes": [{"reason": reason, "message": what, "field": field}]})
+
+
+def invalid_errors(rt: ResourceType, name: str, errs: list[FieldError]) -> ApiError:
+    """422 Invalid as ``errors.NewInvalid`` builds it from a field error list."""
+    message, details = invalid_status(rt.kind, rt.group, name, errs)
+    return ApiError(422, message, details=details)
 
 
 def _okey(rt: ResourceType, ns: str, name: str) -> str:
@@ -144,6 +158,20 @@ class Api:
         for obj, _ in self.store.scan(crd.key):
             self.registry.register_crd(obj)
         ns_rt = self.rt("", "v1", "namespaces")
+        fresh = self.store.peek(ns_rt.key, "", "default") is None
+        sc_rt = self.rt("storage.k8s.io", "v1", "storageclasses")
+        if fresh and self.store.peek(sc_rt.key, "", DEFAULT_STORAGE_CLASS) is None:
+            # Ships with a new sandbox, like kind's "standard"; once deleted it stays deleted.
+            self.create(sc_rt, "", {
+                "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": DEFAULT_STORAGE_CLASS, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+                "provisioner": "sandbox.prjdevops.io/hostpath", "reclaimPolicy": "Delete",
+                "volumeBindingMode": "Immediate"})
+        cr_rt = self.rt("rbac.authorization.k8s.io", "v1", "clusterroles")
+        if fresh:
+            for role in _bootstrap_cluster_roles():
+                if self.store.peek(cr_rt.key, "", role["metadata"]["name"]) is None:
+                    self.create(cr_rt, "", role)
         for ns in DEFAULT_NAMESPACES:
             if self.store.peek(ns_rt.key, "", ns) is None:
                 self.create(ns_rt, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -233,13 +261,20 @@ class Api:
 
         ``mode`` None means an internal write (controllers), which is not checked.
         """
-        if mode is None or rt.group not in _BUILTIN_GROUPS:
-            return
-        model = validation.model_for(rt.group, rt.version, rt.kind)
-        if model is None:
+        if mode is None:
             return
         found = validation.Findings()
-        validation.inspect(model, obj, found, prune=mode != "Strict")
+        if rt.group not in _BUILTIN_GROUPS:
+            sch = self.cr_schema(rt)
+            if sch is None or not isinstance(obj, dict):
+                return
+            # Custom resources are always pruned; Strict refuses what would have been pruned.
+            found.unknown = schema.prune(obj, sch)
+        else:
+            model = validation.model_for(rt.group, rt.version, rt.kind)
+            if model is None:
+                return
+            validation.inspect(model, obj, found, prune=mode != "Strict")
         if found.type_errors:
             # A value of the wrong type cannot be decoded whatever fieldValidation says (e.g. a quoted
             # "8080" for containerPort, a classic templating slip).
@@ -257,8 +292,15 @@ class Api:
 
     def create(self, rt: ResourceType, ns: str, body: Any, *, dry_run: bool = False,
                validate_only: bool = False, field_validation: str | None = None,
-               warnings: list[str] | None = None, field_manager: str | None = None) -> Obj:
-        """POST semantics; returns the stored object."""
+               warnings: list[str] | None = None, field_manager: str | None = None,
+               admit: bool | None = None) -> Obj:
+        """POST semantics; returns the stored object.
+
+        ``admit`` (default: whether this is a client's request, i.e. ``field_validation`` is set) runs the
+        admission webhooks; the controllers' own writes skip them.
+        """
+        if admit is None:
+            admit = field_validation is not None
         obj = self._check_body(rt, ns, body)
         self.validate_fields(rt, obj, field_validation, warnings)
         meta = obj["metadata"]
@@ -269,10 +311,8 @@ class Api:
                 raise invalid(rt, "", "metadata.name",
                               "Required value: name or generateName is required")
             name = meta["name"] = f"{gen}{secrets.token_hex(3)[:5]}"
-        if not isinstance(name, str) or len(name) > 253 or name != name.strip() or "/" in name:
-            raise invalid(rt, str(name), "metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 '
-                                                          "subdomain must consist of lower case alphanumeric "
-                                                          "characters, '-' or '.'")
+        if not isinstance(name, str):
+            raise ApiError(400, "metadata.name must be a string")
         ns = meta.get("namespace", "")
         with self.store.lock:
             self._check_namespace(rt, ns, name)
@@ -287,9 +327,16 @@ class Api:
             if "status" in rt.subresources and rt.kind not in ("Pod", "Node"):
                 # Status is the controllers' to fill; Go's non-omitempty fields are there from the start
                 # (and the official client's models require them).
-                initial = INITIAL_STATUS.get(rt.kind, {}) if rt.group in _BUILTIN_GROUPS else {}
-                obj["status"] = dict(initial)
+                if rt.group in _BUILTIN_GROUPS:
+                    obj["status"] = dict(INITIAL_STATUS.get(rt.kind, {}))
+                else:
+                    obj.pop("status", None)  # a custom resource has no status until /status writes one
             self._defaults(rt, obj, None)
+            if admit:
+                self._admit(rt, "CREATE", obj, None, "", "MutatingWebhookConfiguration")
+            self._validate(rt, obj, None)
+            if admit:
+                self._admit(rt, "CREATE", obj, None, "", "ValidatingWebhookConfiguration")
             if dry_run or validate_only:
                 meta["resourceVersion"] = ""
                 return obj
@@ -304,8 +351,11 @@ class Api:
 
     def update(self, rt: ResourceType, ns: str, name: str, body: Any, *, subresource: str = "",
                dry_run: bool = False, check_rv: bool = True, field_validation: str | None = None,
-               warnings: list[str] | None = None, field_manager: str | None = None) -> Obj:
+               warnings: list[str] | None = None, field_manager: str | None = None,
+               admit: bool | None = None) -> Obj:
         """PUT semantics (also the tail of PATCH): preconditions, generation, status/spec separation."""
+        if admit is None:
+            admit = field_validation is not None
         obj = self._check_body(rt, ns, body, name)
         self.validate_fields(rt, obj, field_validation, warnings)
         meta = obj["metadata"]
@@ -318,7 +368,7 @@ class Api:
             if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
             new = self._merge_system(rt, old, obj, subresource)
-            result = self._commit(rt, old, new, dry_run=dry_run)
+            result = self._commit(rt, old, new, dry_run=dry_run, subresource=subresource, admit=admit)
             if field_manager and not dry_run:
                 self.ownership.updated(_okey(rt, ns, name), field_manager, old, result)
             return result
@@ -347,8 +397,60 @@ class Api:
                 obj.pop("status", None)
         return obj
 
-    def _commit(self, rt: ResourceType, old: Obj, new: Obj, *, dry_run: bool = False) -> Obj:
+    def _service_state(self, ns: str, name: str) -> str:
+        if self.store.peek(("", "services"), ns, name) is None:
+            return "not-found"
+        ep = self.store.peek(("", "endpoints"), ns, name) or {}
+        ready = any(sub.get("addresses") for sub in ep.get("subsets") or [] if isinstance(sub, dict))
+        return "ready" if ready else "no-endpoints"
+
+    def _admit(self, rt: ResourceType, operation: str, obj: Obj, old: Obj | None, subresource: str,
+               config_kind: str) -> None:
+        """Webhooks of ``config_kind`` that match and cannot be called fail the request (failurePolicy Fail)."""
+        plural = "mutatingwebhookconfigurations" if config_kind.startswith("Mutating") else \
+            "validatingwebhookconfigurations"
+        configs = [o for o, _ in self.store.scan(("admissionregistration.k8s.io", plural))]
+        if not configs:
+            return
+        meta = obj.get("metadata") or {}
+        ns = str(meta.get("namespace") or "")
+        ns_obj = self.store.peek(("", "namespaces"), "", ns) if ns else None
+        req = admission.Request(operation, rt.group, rt.version, rt.plural, subresource, ns,
+                                dict(meta.get("labels") or {}),
+                                dict((old or {}).get("metadata", {}).get("labels") or {}) if old else None)
+        why = admission.failures(configs, req, rt.namespaced,
+                                 dict((ns_obj or {}).get("metadata", {}).get("labels") or {}),
+                                 self._service_state)
+        if why is not None:
+            raise ApiError(500, f"Internal error occurred: {why}", details={"causes": [{"message": why}]})
+
+    def cr_schema(self, rt: ResourceType) -> schema.Schema | None:
+        """The ``openAPIV3Schema`` of a custom resource's version, if its CRD has one."""
+        crd = self.store.peek(("apiextensions.k8s.io", "customresourcedefinitions"), "",
+                              f"{rt.plural}.{rt.group}")
+        return schema.version_schema(crd, rt.version) if crd is not None else None
+
+    def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+        """kube-apiserver's validation of the kind (422 Invalid with every error found)."""
+        builtin = rt.group in _BUILTIN_GROUPS
+        errs = rules.validate(rt.group if builtin else "*", rt.kind, obj, old)
+        sch = None if builtin else self.cr_schema(rt)
+        if sch is not None:
+            schema.prune(obj, sch)
+            schema.apply_defaults(obj, sch)
+            errs.extend(schema.validate(obj, sch))
+        if errs:
+            raise invalid_errors(rt, str(obj["metadata"].get("name", "")), errs)
+
+    def _commit(self, rt: ResourceType, old: Obj, new: Obj, *, dry_run: bool = False,
+                subresource: str = "", admit: bool = False) -> Obj:
         self._defaults(rt, new, old)
+        if admit:
+            self._admit(rt, "UPDATE", new, old, subresource, "MutatingWebhookConfiguration")
+        if subresource != "status":
+            self._validate(rt, new, old)
+        if admit:
+            self._admit(rt, "UPDATE", new, old, subresource, "ValidatingWebhookConfiguration")
         if _body_sans(new) != _body_sans(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -406,6 +508,8 @@ class Api:
                 if is_apply:
                     if not isinstance(patch, dict):
                         raise ApiError(400, "an apply patch must be an object")
+                    if not patch.get("kind"):
+                        raise ApiError(400, f"Object 'Kind' is missing in '{json.dumps(patch)}'")
                     if patch.get("kind") and patch.get("kind") != rt.kind:
                         raise ApiError(400, f"the kind in the apply configuration ({patch.get('kind')}) "
                                             f"does not match the resource ({rt.kind})")
@@ -421,7 +525,8 @@ class Api:
                     if old is None:
                         body = apply(None, patch, None)
                         body.setdefault("metadata", {})["name"] = name
-                        created = self.create(rt, ns, body, dry_run=dry_run)
+                        created = self.create(rt, ns, body, dry_run=dry_run,
+                                              admit=field_validation is not None)
                         if not dry_run:
                             self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
                             self.ownership.applied(_okey(rt, ns, name), field_manager or "", patch, [])
@@ -454,7 +559,8 @@ class Api:
                 taken = self.ownership.conflicts(okey, field_manager or "", old, patch)
                 if taken and not force:
                     raise _apply_conflict(rt, name, taken)
-            result = self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run)
+            result = self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run,
+                                 admit=field_validation is not None)
             if not dry_run:
                 if is_apply:
                     self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
@@ -466,14 +572,17 @@ class Api:
     # --- delete -----------------------------------------------------------------------------------
 
     def delete(self, rt: ResourceType, ns: str, name: str, options: Obj | None = None, *,
-               propagation: str | None = None, dry_run: bool = False) -> tuple[Obj, bool]:
+               propagation: str | None = None, dry_run: bool = False, admit: bool = False) -> tuple[Obj, bool]:
         """DELETE semantics; returns (object or Status, still_pending)."""
         options = options or {}
         policy = propagation or options.get("propagationPolicy")
         if policy is None and options.get("orphanDependents") is True:
             policy = "Orphan"
         if policy not in (None, "Foreground", "Background", "Orphan"):
-            raise ApiError(400, f"unknown propagationPolicy {policy!r}")
+            err = FieldError("FieldValueNotSupported", "propagationPolicy", policy,
+                             'supported values: "Foreground", "Background", "Orphan", "nil"')
+            message, details = invalid_status("DeleteOptions", "meta.k8s.io", "", [err])
+            raise ApiError(422, message, details=details)
         with self.store.lock:
             old = self.store.peek(rt.key, ns, name)
             if old is None:
@@ -484,6 +593,9 @@ class Api:
                                          f"object meta: {old['metadata'].get('uid')}")
             if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
+            if admit:
+                for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+                    self._admit(rt, "DELETE", old, old, "", kind)
             if dry_run:
                 return _clone(old), False
             obj = _clone(old)
@@ -617,6 +729,13 @@ class Api:
             spec.setdefault("replicas", 1)
             spec.setdefault("podManagementPolicy", "OrderedReady")
             spec.setdefault("revisionHistoryLimit", 10)
+            retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+            if isinstance(retention, dict):
+                retention.setdefault("whenDeleted", "Retain")
+                retention.setdefault("whenScaled", "Retain")
+            for vct in spec.get("volumeClaimTemplates") or []:
+                if isinstance(vct, dict) and isinstance(vct.setdefault("spec", {}), dict):
+                    vct["spec"].setdefault("volumeMode", "Filesystem")
             us = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
             if us.get("type", "RollingUpdate") == "RollingUpdate":
                 us["type"] = "RollingUpdate"
@@ -636,12 +755,26 @@ class Api:
                 raise invalid(rt, obj["metadata"]["name"], "spec.template.spec.containers", "Required value")
             check_containers(rt, obj["metadata"]["name"], tmpl_spec, "spec.template.spec")
             pod_spec_defaults(tmpl_spec, None)
+            if old is None and not spec.get("manualSelector") and "selector" not in spec:
+                # The Job strategy's generated selector: the Job's uid, also stamped on the template.
+                uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
+                tmeta = spec["template"].setdefault("metadata", {})
+                tmeta.setdefault("labels", {}).update({
+                    "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                    "controller-uid": uid, "job-name": name})
+                spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
             if "completions" not in spec and "parallelism" not in spec:
                 spec["completions"] = 1
             spec.setdefault("parallelism", 1)
             spec.setdefault("backoffLimit", 6)
             spec.setdefault("completionMode", "NonIndexed")
             spec.setdefault("suspend", False)
+            spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+        elif kind == "CronJob" and isinstance(spec, dict):
+            spec.setdefault("concurrencyPolicy", "Allow")
+            spec.setdefault("suspend", False)
+            spec.setdefault("successfulJobsHistoryLimit", 3)
+            spec.setdefault("failedJobsHistoryLimit", 1)
         elif kind == "Pod":
             pspec = obj.get("spec")
             if not isinstance(pspec, dict) or not pspec.get("containers"):
@@ -649,11 +782,25 @@ class Api:
             check_containers(rt, obj["metadata"]["name"], pspec, "spec")
             pod_spec_defaults(pspec)
             if old is None:
+                # SetDefaults_Pod and the ServiceAccount, Priority and DefaultTolerationSeconds admission plugins
+                pspec.setdefault("enableServiceLinks", True)
+                pspec.setdefault("serviceAccountName", "default")
+                pspec.setdefault("serviceAccount", pspec["serviceAccountName"])
+                pspec.setdefault("priority", 0)
+                tolerations = pspec.setdefault("tolerations", [])
+                for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+                    if isinstance(tolerations, list) and not any(
+                            isinstance(t, dict) and t.get("key") == taint for t in tolerations):
+                        tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute",
+                                            "tolerationSeconds": 300})
                 obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         elif kind == "Service":
+            rules.normalize_cluster_ips(obj, old)
             sspec = obj.setdefault("spec", {})
             sspec.setdefault("type", "ClusterIP")
             sspec.setdefault("sessionAffinity", "None")
+            if sspec["type"] == "LoadBalancer":
+                sspec.setdefault("allocateLoadBalancerNodePorts", True)
             for p in sspec.get("ports") or []:
                 p.setdefault("protocol", "TCP")
                 if sspec["type"] != "ExternalName":
@@ -672,8 +819,27 @@ class Api:
             if old is None:
                 obj["status"] = {"loadBalancer": {}}
         elif kind == "PersistentVolumeClaim" and old is None:
-            obj["status"] = {"phase": "Bound", "accessModes": (spec or {}).get("accessModes", []),
-                             "capacity": ((spec or {}).get("resources") or {}).get("requests", {})}
+            pspec = obj.setdefault("spec", {})
+            if isinstance(pspec, dict):
+                pspec.setdefault("volumeMode", "Filesystem")
+                if "storageClassName" not in pspec:  # the DefaultStorageClass admission plugin
+                    default = self.default_storage_class()
+                    if default is not None:
+                        pspec["storageClassName"] = default
+            obj["status"] = {"phase": "Pending"}  # the volume controller binds it when a class applies
+        elif kind == "StorageClass" and old is None:
+            obj.setdefault("reclaimPolicy", "Delete")
+            obj.setdefault("volumeBindingMode", "Immediate")
+
+    def default_storage_class(self) -> str | None:
+        """The newest StorageClass annotated default (as kube-apiserver picks among several), if any."""
+        found = [o for o, _ in self.store.scan(("storage.k8s.io", "storageclasses"))
+                 if (o["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"
+                 and not o["metadata"].get("deletionTimestamp")]
+        if not found:
+            return None
+        found.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+        return str(found[-1]["metadata"]["name"])
 
     # --- events -----------------------------------------------------------------------------------
 
@@ -781,20 +947,38 @@ def _check_size(rt: ResourceType, obj: Obj) -> None:
             size += len(k) + (len(raw) * 3 // 4 if key in ("binaryData",) or (key == "data" and rt.kind == "Secret")
                               else len(raw.encode()))
     if size > MAX_DATA_BYTES:
-        raise invalid(rt, obj["metadata"]["name"], "data",
+        # ValidateSecret reports it on "data"; ValidateConfigMap on the whole object (Go prints "[]").
+        raise invalid(rt, obj["metadata"]["name"], "data" if rt.kind == "Secret" else "[]",
                       f"Too long: may not be more than {MAX_DATA_BYTES} bytes")
 
 
 def _template_required(rt: ResourceType, obj: Obj) -> None:
     spec = obj["spec"]
     name = obj["metadata"]["name"]
-    if not isinstance(spec.get("selector"), dict):
+    if spec.get("selector") is not None and not isinstance(spec.get("selector"), dict):
         raise invalid(rt, name, "spec.selector", "Required value")
     tmpl = spec.get("template")
     if not isinstance(tmpl, dict) or not isinstance(tmpl.get("spec"), dict) or not tmpl["spec"].get("containers"):
         raise invalid(rt, name, "spec.template.spec.containers", "Required value")
     check_containers(rt, name, tmpl["spec"], "spec.template.spec")
     pod_spec_defaults(tmpl["spec"], None if rt.kind == "Job" else "Always")
+
+
+def _bootstrap_cluster_roles() -> list[Obj]:
+    """The user-facing roles kube-apiserver bootstraps (their aggregated rules are not computed here)."""
+    labels = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+    ann = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+    out: list[Obj] = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                       "metadata": {"name": "cluster-admin", "labels": dict(labels), "annotations": dict(ann)},
+                       "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                                 {"nonResourceURLs": ["*"], "verbs": ["*"]}]}]
+    for name in ("admin", "edit", "view"):
+        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": name, "labels": dict(labels), "annotations": dict(ann)},
+                    "aggregationRule": {"clusterRoleSelectors": [
+                        {"matchLabels": {f"rbac.authorization.k8s.io/aggregate-to-{name}": "true"}}]},
+                    "rules": []})
+    return out
 
 
 def _crd_status(crd: Obj) -> Obj:

@@ -23,15 +23,17 @@ from typing import Any
 
 from kubesandbox.errors import SandboxError
 
-from .api import NODE_NAME, SERVICE_CIDR, Api, ApiError, now
+from . import fielderrors
+from .api import NODE_NAME, SERVICE_CIDR, Api, ApiError, invalid_errors, now
 from .faults import FaultSet
+from .fielderrors import FieldError
 from .resources import ResourceType
 from .selectors import match_label_selector
 from .store import Obj
 
 log = logging.getLogger("kubesandbox")
 
-NAMES = ("namespace", "gc", "deployment", "replicaset", "statefulset", "daemonset", "job", "kubelet",
+NAMES = ("namespace", "gc", "deployment", "replicaset", "statefulset", "daemonset", "job", "volume", "kubelet",
          "service", "loadbalancer", "endpoints")
 _ALNUM = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet Kubernetes uses for generated suffixes
 FAIL_ANNOTATION = "sandbox.prjdevops.io/fail"
@@ -115,13 +117,14 @@ class Controllers:
     """The controller loop; ``enable``/``disable``/``set`` switch individual controllers by name."""
 
     def __init__(self, api: Api, faults: FaultSet, *, pod_ready_delay: float = 0.2,
-                 lb_pool: str = "198.51.100.0/28", enabled: bool = True) -> None:
+                 lb_pool: str | None = None, enabled: bool = True, probe_time_scale: float = 0.01) -> None:
         self.api = api
         self.store = api.store
         self.faults = faults
         self.pod_ready_delay = pod_ready_delay
+        self.probe_time_scale = probe_time_scale
         try:
-            self.lb_pool = ipaddress.ip_network(lb_pool, strict=False)
+            self.lb_pool = ipaddress.ip_network(lb_pool, strict=False) if lb_pool else None
         except ValueError as e:
             raise SandboxError(f"bad lb_pool {lb_pool!r}: {e}") from e
         self._on = dict.fromkeys(NAMES, enabled)
@@ -135,6 +138,7 @@ class Controllers:
         self._kick = False
         self._events_checked = 0.0
         self._reported: builtins.set[tuple[str, str, str]] = builtins.set()
+        self._noted: builtins.set[tuple[str, str]] = builtins.set()  # (uid, reason) of one-off events
         api.service_allocator = self._allocate_service
 
     # --- switches -------------------------------------------------------------------------------
@@ -210,7 +214,8 @@ class Controllers:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("namespace", self._namespaces), ("gc", self._gc), ("deployment", self._deployments),
             ("replicaset", self._replicasets), ("statefulset", self._statefulsets),
-            ("daemonset", self._daemonsets), ("job", self._jobs), ("kubelet", self._kubelet),
+            ("daemonset", self._daemonsets), ("job", self._jobs), ("volume", self._volumes),
+            ("kubelet", self._kubelet),
             ("service", self._services), ("loadbalancer", self._loadbalancers),
             ("endpoints", self._endpoints),
         ]
@@ -551,9 +556,16 @@ class Controllers:
                                         "labels": dict((spec.get("selector") or {}).get("matchLabels") or {})},
                            "spec": _copy(vct.get("spec") or {})}
                     self.api.create(pvc_rt, ns, pvc)
-            tmpl_spec = {"hostname": pname}
+            tmpl_spec: Obj = {"hostname": pname}
             if spec.get("serviceName"):
                 tmpl_spec["subdomain"] = spec["serviceName"]
+            claims = [{"name": vct["metadata"]["name"],
+                       "persistentVolumeClaim": {"claimName": f"{vct['metadata']['name']}-{pname}"}}
+                      for vct in spec.get("volumeClaimTemplates") or []]
+            if claims:  # as the StatefulSet controller does: template volumes of the same name are replaced
+                names = {c["name"] for c in claims}
+                tmpl_volumes = ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []
+                tmpl_spec["volumes"] = claims + [v for v in tmpl_volumes if v.get("name") not in names]
             self._create_pod(sts, pname, {"controller-revision-hash": rev,
                                           "statefulset.kubernetes.io/pod-name": pname,
                                           "apps.kubernetes.io/pod-index": str(i)}, tmpl_spec)
@@ -704,6 +716,11 @@ class Controllers:
                 phase = (pod.get("status") or {}).get("phase", "Pending")
                 if phase in ("Succeeded", "Failed"):
                     continue
+                if not pod["spec"].get("nodeName"):
+                    blocked = self._unbound_claim(pod)
+                    if blocked is not None:
+                        self._unschedulable(pod, blocked)
+                        continue
                 seen = self._seen.setdefault(uid, t)
                 new = _copy(pod)
                 spec = new["spec"]
@@ -720,11 +737,25 @@ class Controllers:
                 conds = st.setdefault("conditions", [])
                 set_condition(conds, "PodScheduled", "True")
                 age = t - seen
+                inits = [c for c in spec.get("initContainers") or [] if isinstance(c, dict)]
+                init_time = len(inits) * self.pod_ready_delay  # each init container "runs" one delay
+                unready = f"containers with unready status: [{_names(spec)}]"
+                if phase == "Pending" and age < init_time:
+                    done = int(age // self.pod_ready_delay)
+                    self._initializing(new, inits, done)
+                    self._wake((done + 1) * self.pod_ready_delay - age)
+                    self._write("", "pods", new)
+                    continue
+                if inits:
+                    prev = {x.get("name"): x for x in st.get("initContainerStatuses") or []}
+                    st["initContainerStatuses"] = [self._init_status(c, "done", prev.get(c.get("name")))
+                                                   for c in inits]
+                age -= init_time
                 if age < self.pod_ready_delay and phase == "Pending":
+                    set_condition(conds, "PodReadyToStartContainers", "True")
                     set_condition(conds, "Initialized", "True")
-                    set_condition(conds, "ContainersReady", "False", "ContainersNotReady",
-                                  "containers with unready status")
-                    set_condition(conds, "Ready", "False", "ContainersNotReady", "containers with unready status")
+                    set_condition(conds, "ContainersReady", "False", "ContainersNotReady", unready)
+                    set_condition(conds, "Ready", "False", "ContainersNotReady", unready)
                     st["containerStatuses"] = [self._cstatus(c, {"waiting": {"reason": "ContainerCreating"}}, False)
                                                for c in spec.get("containers") or []]
                     self._wake(self.pod_ready_delay - age)
@@ -796,11 +827,31 @@ class Controllers:
                 else:
                     if restart != "Always":
                         self._wake(2 * self.pod_ready_delay - age)
-                    st["containerStatuses"] = [self._cstatus(c, self._running(old_cs, c), True,
-                                                             int((old_cs.get(c["name"]) or {}).get("restartCount", 0)))
-                                               for c in spec.get("containers") or []]
-                    set_condition(conds, "ContainersReady", "True")
-                    set_condition(conds, "Ready", "True")
+                    running_for = age - self.pod_ready_delay
+                    css = []
+                    for c in spec.get("containers") or []:
+                        was = old_cs.get(c["name"]) or {}
+                        wait = self._probe_wait(c, running_for)
+                        ready = bool(was.get("ready")) or wait <= 0  # a Ready container stays Ready
+                        if not ready:
+                            self._wake(wait)
+                        cs = self._cstatus(c, self._running(old_cs, c), ready, int(was.get("restartCount", 0)))
+                        if c.get("startupProbe") and not ready:
+                            cs["started"] = False
+                        css.append(cs)
+                    st["containerStatuses"] = css
+                    not_ready = [cs["name"] for cs in css if not cs["ready"]]
+                    if not_ready:
+                        why = f"containers with unready status: [{' '.join(not_ready)}]"
+                        set_condition(conds, "ContainersReady", "False", "ContainersNotReady", why)
+                        set_condition(conds, "Ready", "False", "ContainersNotReady", why)
+                    else:
+                        set_condition(conds, "ContainersReady", "True")
+                        set_condition(conds, "Ready", "True")
+                        for c in conds:
+                            if c["type"] in ("Ready", "ContainersReady"):
+                                c.pop("reason", None)
+                                c.pop("message", None)
                 order = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
                 conds.sort(key=lambda c: order.index(c["type"]) if c["type"] in order else 99)
                 self._write("", "pods", new)
@@ -808,6 +859,96 @@ class Controllers:
             self._seen.pop(gone, None)
             self._crash.pop(gone, None)
             self._probe_event.pop(gone, None)
+
+    def _unbound_claim(self, pod: Obj) -> str | None:
+        """Why the scheduler cannot place ``pod`` for its PVCs (missing or not Bound), or None."""
+        ns = pod["metadata"]["namespace"]
+        for vol in pod["spec"].get("volumes") or []:
+            claim = (vol.get("persistentVolumeClaim") or {}).get("claimName") if isinstance(vol, dict) else None
+            if not claim:
+                continue
+            pvc = self.store.peek(("", "persistentvolumeclaims"), ns, str(claim))
+            if pvc is None:
+                return f'persistentvolumeclaim "{claim}" not found'
+            if (pvc.get("status") or {}).get("phase") != "Bound":
+                return "pod has unbound immediate PersistentVolumeClaims"
+        return None
+
+    def _unschedulable(self, pod: Obj, why: str) -> None:
+        msg = (f"0/1 nodes are available: {why}. preemption: 0/1 nodes are available: 1 Preemption is not helpful "
+               "for scheduling.")
+        new = _copy(pod)
+        st = new.setdefault("status", {})
+        st["phase"] = "Pending"
+        conds = st.setdefault("conditions", [])
+        set_condition(conds, "PodScheduled", "False", "Unschedulable", msg)
+        self._write("", "pods", new)
+        if self._note(pod, "FailedScheduling:" + why):
+            self.api.record_event(pod, "Warning", "FailedScheduling", msg, "default-scheduler")
+
+    def _note(self, obj: Obj, reason: str) -> bool:
+        """True the first time ``reason`` is noted for this object (one-off events)."""
+        key = (str(obj["metadata"].get("uid")), reason)
+        if key in self._noted:
+            return False
+        if len(self._noted) > 10_000:
+            self._noted.clear()
+        self._noted.add(key)
+        return True
+
+    # --- volumes (PV controller + provisioner) --------------------------------------------------
+
+    def _volumes(self) -> None:
+        classes = {o["metadata"]["name"]: o for o in self._objs("storage.k8s.io", "storageclasses")}
+        for pvc in self._objs("", "persistentvolumeclaims"):
+            with self._isolated("volume", pvc):
+                if pvc["metadata"].get("deletionTimestamp"):
+                    continue
+                new = _copy(pvc)
+                spec = new.setdefault("spec", {})
+                st = new.setdefault("status", {})
+                if st.get("phase") == "Bound":
+                    want = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+                    if want is not None and (st.get("capacity") or {}).get("storage") != want:
+                        st["capacity"] = {"storage": want}  # an expansion completes at once
+                        self._write("", "persistentvolumeclaims", new)
+                    continue
+                if "storageClassName" not in spec:
+                    default = self.api.default_storage_class()  # retroactive default class assignment
+                    if default is not None:
+                        spec["storageClassName"] = default
+                cls_name = spec.get("storageClassName")
+                if not cls_name:
+                    if self._note(pvc, "FailedBinding"):
+                        self.api.record_event(pvc, "Normal", "FailedBinding", "no persistent volumes available "
+                                              "for this claim and no storage class is set",
+                                              "persistentvolume-controller")
+                    if "storageClassName" in spec and "storageClassName" not in pvc.get("spec", {}):
+                        self._write("", "persistentvolumeclaims", new)
+                    continue
+                cls = classes.get(str(cls_name))
+                if cls is None:
+                    if self._note(pvc, f"ProvisioningFailed:{cls_name}"):
+                        self.api.record_event(pvc, "Warning", "ProvisioningFailed",
+                                              f'storageclass.storage.k8s.io "{cls_name}" not found',
+                                              "persistentvolume-controller")
+                    if (pvc.get("spec") or {}).get("storageClassName") != cls_name:
+                        self._write("", "persistentvolumeclaims", new)
+                    continue
+                provisioner = str(cls.get("provisioner", ""))
+                volume = f"pvc-{pvc['metadata']['uid']}"
+                spec["volumeName"] = volume
+                ann = new["metadata"].setdefault("annotations", {})
+                ann.update({"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
+                            "volume.beta.kubernetes.io/storage-provisioner": provisioner,
+                            "volume.kubernetes.io/storage-provisioner": provisioner})
+                new["status"] = {"phase": "Bound", "accessModes": list(spec.get("accessModes") or []),
+                                 "capacity": {"storage": ((spec.get("resources") or {}).get("requests") or {})
+                                              .get("storage", "0")}}
+                self._write("", "persistentvolumeclaims", new)
+                self.api.record_event(pvc, "Normal", "ProvisioningSucceeded",
+                                      f"Successfully provisioned volume {volume} using {provisioner or 'sandbox'}",
+                                      provisioner or "sandbox")
 
     def _image_pull_failure(self, pod: Obj, new: Obj, uid: str, t: float) -> None:
         """Pending, containers waiting ErrImagePull then ImagePullBackOff, a Warning Event per attempt."""
@@ -835,6 +976,59 @@ class Controllers:
             self.api.record_event(pod, "Warning", "Failed",
                                   f'Failed to pull image "{_image(spec)}": sandbox fault: image not found',
                                   "kubelet")
+
+    def _probe_wait(self, c: Obj, running_for: float) -> float:
+        """Seconds until a running container passes its readiness (and startup) probe; <= 0 when it has.
+
+        No readiness probe: Ready as soon as it runs (as the kubelet does). A probe first succeeds after its
+        ``initialDelaySeconds``, scaled by ``probe_time_scale``.
+        """
+        need = 0.0
+        for key in ("startupProbe", "readinessProbe"):
+            probe = c.get(key)
+            if isinstance(probe, dict):
+                delay = probe.get("initialDelaySeconds") or 0
+                need = max(need, float(delay) * self.probe_time_scale if isinstance(delay, int | float) else 0.0)
+        return need - running_for
+
+    def _initializing(self, new: Obj, inits: list[Obj], done: int) -> None:
+        """Init containers run one after another: ``done`` have completed, the next one runs."""
+        spec, st = new["spec"], new["status"]
+        st["phase"] = "Pending"
+        conds = st.setdefault("conditions", [])
+        pending = " ".join(str(c.get("name")) for c in inits[done:])
+        set_condition(conds, "PodReadyToStartContainers", "True")
+        set_condition(conds, "Initialized", "False", "ContainersNotInitialized",
+                      f"containers with incomplete status: [{pending}]")
+        unready = f"containers with unready status: [{_names(spec)}]"
+        set_condition(conds, "ContainersReady", "False", "ContainersNotReady", unready)
+        set_condition(conds, "Ready", "False", "ContainersNotReady", unready)
+        prev = {x.get("name"): x for x in st.get("initContainerStatuses") or []}
+        st["initContainerStatuses"] = [self._init_status(c, "done" if i < done else "running" if i == done
+                                                         else "waiting", prev.get(c.get("name")))
+                                       for i, c in enumerate(inits)]
+        st["containerStatuses"] = [self._cstatus(c, {"waiting": {"reason": "PodInitializing"}}, False)
+                                   for c in spec.get("containers") or []]
+        order = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
+        conds.sort(key=lambda c: order.index(c["type"]) if c["type"] in order else 99)
+
+    def _init_status(self, c: Obj, stage: str, old: Obj | None) -> Obj:
+        """An init container's status: ``done`` (terminated Completed; a sidecar keeps running), ``running``
+        or ``waiting``; the previous state (and its timestamps) is kept while the stage is unchanged."""
+        sidecar = c.get("restartPolicy") == "Always"
+        if stage == "done" and not sidecar:
+            state: Obj = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(),
+                                         "finishedAt": now()}}
+        elif stage in ("done", "running"):
+            state = {"running": {"startedAt": now()}}
+        else:
+            state = {"waiting": {"reason": "PodInitializing"}}
+        prev = (old or {}).get("state") or {}
+        if set(prev) == set(state):
+            state = prev
+        cs = self._cstatus(c, state, stage == "done")
+        cs["started"] = "running" in state
+        return cs
 
     @staticmethod
     def _running(old: dict[str, Obj], c: Obj) -> Obj:
@@ -870,6 +1064,7 @@ class Controllers:
             return
         others = [o for o in self._objs("", "services")
                   if o["metadata"].get("uid") != svc["metadata"].get("uid")]
+        self._check_requested(svc, others)
         if not spec.get("clusterIP"):
             used = {(o.get("spec") or {}).get("clusterIP") for o in others}
             hosts = SERVICE_CIDR.hosts()
@@ -893,6 +1088,37 @@ class Controllers:
                     port = next(n for n in range(30000, 32768) if n not in used_ports)
                     p["nodePort"] = port
                     used_ports.add(port)
+
+    def _check_requested(self, svc: Obj, others: list[Obj]) -> None:
+        """A requested cluster IP or node port must be free and in range (the allocators' 422s)."""
+        spec = svc["spec"]
+        errs: list[FieldError] = []
+        ip = spec.get("clusterIP")
+        if ip and ip != "None":
+            try:
+                addr = ipaddress.ip_address(str(ip))
+            except ValueError:
+                addr = None  # validation reports the syntax
+            if addr is not None:
+                why = None
+                if addr not in SERVICE_CIDR:
+                    why = f"the provided IP ({ip}) is not in the valid range. The range of valid IPs is {SERVICE_CIDR}"
+                elif any((o.get("spec") or {}).get("clusterIP") == ip for o in others):
+                    why = "provided IP is already allocated"
+                if why:
+                    errs.append(fielderrors.invalid("spec.clusterIPs", [ip], f"failed to allocate IP {ip}: {why}"))
+        used = {p.get("nodePort") for o in others for p in (o.get("spec") or {}).get("ports") or []}
+        for i, p in enumerate(spec.get("ports") or []):
+            np = p.get("nodePort") if isinstance(p, dict) else None
+            if not isinstance(np, int) or not np or spec.get("type") not in ("NodePort", "LoadBalancer"):
+                continue
+            if not 30000 <= np <= 32767:
+                errs.append(fielderrors.invalid(f"spec.ports[{i}].nodePort", np, "provided port is not in the valid "
+                                                "range. The range of valid ports is 30000-32767"))
+            elif np in used:
+                errs.append(fielderrors.invalid(f"spec.ports[{i}].nodePort", np, "provided port is already allocated"))
+        if errs:
+            raise invalid_errors(self._rt("", "services"), str(svc["metadata"].get("name", "")), errs)
 
     def _services(self) -> None:
         for svc in self._objs("", "services"):
@@ -919,7 +1145,7 @@ class Controllers:
                         out.append(hosts[:4096])
                 except ValueError:
                     continue
-        if not pools:
+        if not pools and self.lb_pool is not None:
             net = self.lb_pool
             out.append(list(net.hosts()) if net.num_addresses > 2 else list(net))
         return out
@@ -952,8 +1178,11 @@ class Controllers:
                         if ip:
                             break
                 if ip is None:
-                    self.api.record_event(svc, "Warning", "AllocationFailed",
-                                          "Failed to allocate IP: no available IPs", "metallb-controller")
+                    # No pool at all: nothing answers, as on a cluster without a load-balancer implementation
+                    # (kubectl shows <pending>); an exhausted MetalLB pool says so.
+                    if self._objs("metallb.io", "ipaddresspools") and self._note(svc, "AllocationFailed"):
+                        self.api.record_event(svc, "Warning", "AllocationFailed",
+                                              "Failed to allocate IP: no available IPs", "metallb-controller")
                     continue
                 used.add(ip)
                 new = _copy(svc)

@@ -29,6 +29,7 @@ MERGE_KEYS: dict[str, str] = {
     "ownerReferences": "uid",
     "resourceClaims": "name",
     "subsets": "",
+    "webhooks": "name",  # Validating/MutatingWebhookConfiguration
 }
 # Lists of scalars that strategic merge treats as sets (merge, keep order, no duplicates).
 SET_LISTS = frozenset({"finalizers"})

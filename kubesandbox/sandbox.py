@@ -14,7 +14,7 @@ import yaml
 
 from kubesandbox.errors import SandboxError
 
-from . import validation
+from . import openapi, validation
 from .api import Api
 from .controllers import Controllers
 from .faults import FaultSet
@@ -52,8 +52,8 @@ class Sandbox:
 
     def __init__(self, port: int = 0, state_file: str | os.PathLike[str] | None = None,
                  controllers: bool = True, pod_ready_delay: float = 0.2,
-                 lb_pool: str = "198.51.100.0/28", host: str = "127.0.0.1",
-                 ssa_conflicts: bool = False) -> None:
+                 lb_pool: str | None = None, host: str = "127.0.0.1",
+                 ssa_conflicts: bool = False, probe_time_scale: float = 0.01) -> None:
         check_loopback(host)
         self.host = host
         self.port = port
@@ -64,8 +64,9 @@ class Sandbox:
         # manager owns; on here, tests can reproduce e.g. "kubectl scale, then helm upgrade" conflicts.
         self.api.ssa_conflicts = ssa_conflicts
         self.faults = FaultSet()
+        self.openapi = openapi.Documents()
         self.controllers = Controllers(self.api, self.faults, pod_ready_delay=pod_ready_delay,
-                                       lb_pool=lb_pool, enabled=controllers)
+                                       lb_pool=lb_pool, enabled=controllers, probe_time_scale=probe_time_scale)
         self._server: Server | None = None
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()

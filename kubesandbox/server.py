@@ -22,8 +22,10 @@ import yaml
 
 from kubesandbox.errors import SandboxError
 
-from .api import Api, ApiError, conflict, not_found
+from . import openapi
+from .api import Api, ApiError, conflict, not_found, now
 from .faults import Fault
+from .fielderrors import FieldError, invalid_status
 from .patch import PatchError, json_patch, merge_patch
 from .protobuf import ProtobufError, UnsupportedKind
 from .protobuf import decode as decode_protobuf
@@ -281,6 +283,8 @@ class Handler(BaseHTTPRequestHandler):
             if segs == ["openapi", "v2"] and method in ("GET", "HEAD"):
                 # An empty document makes Helm/kubectl skip client-side schema validation.
                 return self._send(200, b"", "application/octet-stream")
+            if segs[:2] == ["openapi", "v3"] and method in ("GET", "HEAD"):
+                return self._openapi_v3("/".join(segs[2:]))
             raise ApiError(404, "the server could not find the requested resource")
         if segs == ["api"]:
             self._only_get(method)
@@ -375,7 +379,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _collection(self, method: str, rt: ResourceType, ns: str, params: dict[str, str], body: bytes) -> None:
         api = self.server.sandbox.api
-        dry = "dryRun" in params and params["dryRun"] != ""
+        dry = _dry_run(method, params)
         if method in ("GET", "HEAD"):
             return self._list(rt, ns, params)
         if method == "POST" and rt.kind in REVIEWS:
@@ -395,6 +399,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(405, f"POST is not allowed on cluster-wide {rt.plural}; use a namespace")
             obj = self._parse(body, self.headers.get("Content-Type", ""))
             warnings: list[str] = []
+            self._duplicates(rt, body, params, warnings)
             created = api.create(rt, ns, obj, dry_run=dry, field_validation=_field_validation(params),
                                  warnings=warnings, field_manager=self._manager(params))
             return self._send_obj(201, self._out(rt, created), warnings)
@@ -409,7 +414,8 @@ class Handler(BaseHTTPRequestHandler):
             for obj, _ in self.server.sandbox.store.scan(rt.key, ns or None):
                 if ls.matches(obj["metadata"].get("labels") or {}) and fsel.matches(obj):
                     gone, _ = api.delete(rt, ns or obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
-                                         opts, propagation=params.get("propagationPolicy"), dry_run=dry)
+                                         opts, propagation=params.get("propagationPolicy"), dry_run=dry,
+                                         admit=True)
                     deleted.append(self._out(rt, gone))
             rv = str(self.server.sandbox.store.resource_version)
             return self._send_obj(200, {"kind": rt.list_kind, "apiVersion": rt.group_version,
@@ -419,6 +425,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _list(self, rt: ResourceType, ns: str, params: dict[str, str]) -> None:
         store = self.server.sandbox.store
+        _check_list_options(params)
         ls = LabelSelector.parse(params.get("labelSelector"))
         fsel = FieldSelector.parse(params.get("fieldSelector"))
         with store.lock:
@@ -453,7 +460,7 @@ class Handler(BaseHTTPRequestHandler):
               body: bytes) -> None:
         sb = self.server.sandbox
         api = sb.api
-        dry = "dryRun" in params and params["dryRun"] != ""
+        dry = _dry_run(method, params)
         if rt.namespaced and not ns:
             raise ApiError(404, "the server could not find the requested resource")
         if sub == "log":
@@ -479,6 +486,7 @@ class Handler(BaseHTTPRequestHandler):
             if sub == "finalize":
                 sub = ""
             warnings: list[str] = []
+            self._duplicates(rt, body, params, warnings)
             updated = api.update(rt, ns, name, obj, subresource=sub, dry_run=dry,
                                  field_validation=_field_validation(params), warnings=warnings,
                                  field_manager=self._manager(params))
@@ -487,7 +495,9 @@ class Handler(BaseHTTPRequestHandler):
             ctype = self.headers.get("Content-Type", "")
             patch = self._parse(body, ctype, patch=True)
             warnings = []
+            self._duplicates(rt, body, params, warnings)
             is_apply = ctype.split(";")[0].strip().lower() == "application/apply-patch+yaml"
+
             obj, created = api.patch(rt, ns, name, ctype, patch, subresource=sub,
                                      field_manager=params.get("fieldManager") if is_apply else self._manager(params),
                                      force=params.get("force") == "true", dry_run=dry,
@@ -500,14 +510,55 @@ class Handler(BaseHTTPRequestHandler):
             policy = params.get("propagationPolicy")
             if params.get("gracePeriodSeconds") is not None:
                 opts.setdefault("gracePeriodSeconds", params["gracePeriodSeconds"])
-            obj, pending = api.delete(rt, ns, name, opts, propagation=policy, dry_run=dry)
-            if pending or dry:
+            obj, pending = api.delete(rt, ns, name, opts, propagation=policy, dry_run=dry, admit=True)
+            if rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions" and not pending:
+                # kube-apiserver keeps the CRD (finalizer customresourcecleanup) until its objects are gone;
+                # the sandbox cleans up at once but answers as the real server does.
+                obj["metadata"].setdefault("deletionTimestamp", now())
+                obj["metadata"].setdefault("finalizers", ["customresourcecleanup.apiextensions.k8s.io"])
+                return self._send_obj(200, self._out(rt, obj))
+            if pending or dry or (rt.group, rt.plural) in RETURN_DELETED:
                 return self._send_obj(200, self._out(rt, obj))
             return self._send_obj(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                         "status": "Success",
                                         "details": {"name": name, "group": rt.group, "kind": rt.plural,
                                                     "uid": obj["metadata"].get("uid")}})
         raise ApiError(405, f"the server does not allow this method on the requested resource ({method})")
+
+    def _openapi_v3(self, key: str) -> None:
+        """The index (``/openapi/v3``) or one group-version's document (JSON only)."""
+        reg = self.server.sandbox.api.registry
+        docs = self.server.sandbox.openapi
+        crds: dict[str, tuple[str, str, list[Obj]]] = {}
+        for crd, _ in self.server.sandbox.store.scan(("apiextensions.k8s.io", "customresourcedefinitions")):
+            spec = crd.get("spec") or {}
+            for ver in spec.get("versions") or []:
+                if ver.get("served", True):
+                    k = openapi.gv_key(str(spec.get("group", "")), str(ver.get("name", "")))
+                    crds.setdefault(k, (str(spec.get("group", "")), str(ver.get("name", "")), []))[2].append(crd)
+
+        def one(k: str) -> tuple[bytes, str] | None:
+            if k in crds:
+                g, v, items = crds[k]
+                return docs.custom(k, g, v, items)
+            return docs.builtin(k)
+
+        if not key:
+            entries: dict[str, str] = {}
+            for group, versions in reg.group_versions().items():
+                for v in versions:
+                    k = openapi.gv_key(group, v)
+                    got = one(k)
+                    if got is not None:
+                        entries[k] = got[1]
+            return self._send_obj(200, openapi.index(entries))
+        accept = self.headers.get("Accept", "") or "*/*"
+        if "json" not in accept and "*/*" not in accept:
+            raise ApiError(406, f'only the following media types are accepted: application/json (got "{accept}")')
+        got = one(key)
+        if got is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        return self._send(200, got[0])
 
     def _scale(self, method: str, rt: ResourceType, ns: str, name: str, params: dict[str, str],
                body: bytes) -> None:
@@ -549,10 +600,13 @@ class Handler(BaseHTTPRequestHandler):
         replicas = spec.get("replicas") if isinstance(spec, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool):
             raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Required value: '
-                                "an integer")
+                                "an integer", details={"name": name, "group": "autoscaling", "kind": "Scale",
+                                                       "causes": [{"reason": "FieldValueRequired", "field":
+                                                                   "spec.replicas", "message": "Required value"}]})
         if replicas < 0:
-            raise ApiError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
-                                f"{replicas}: must be greater than or equal to 0")
+            err = FieldError("FieldValueInvalid", "spec.replicas", replicas, "must be greater than or equal to 0")
+            message, details = invalid_status("Scale", "autoscaling", name, [err])
+            raise ApiError(422, message, details=details)
         obj.setdefault("spec", {})["replicas"] = replicas
         updated = api.update(rt, ns, name, obj, check_rv=False, field_manager=self._manager(params))
         return self._send_obj(200, scale_of(updated))
@@ -691,6 +745,21 @@ class Handler(BaseHTTPRequestHandler):
                                 f"application/vnd.kubernetes.protobuf (got {ct})")
         return _json_body(body)
 
+    def _duplicates(self, rt: ResourceType, body: bytes, params: dict[str, str], warnings: list[str]) -> None:
+        """Strict decoding refuses a JSON object key given twice (400); Warn reports it."""
+        if body[:1] not in (b"{", b" ", b"\n") or body.startswith(b"k8s\x00"):
+            return
+        dups = duplicate_fields(body)
+        if not dups:
+            return
+        mode = _field_validation(params)
+        listed = ", ".join(f'duplicate field "{d}"' for d in dups)
+        if mode == "Strict":
+            raise ApiError(400, f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                f"strict decoding error: {listed}")
+        if mode == "Warn":
+            warnings.extend(f'duplicate field "{d}"' for d in dups)
+
     def _delete_options(self, body: bytes) -> Obj:
         if not body:
             return {}
@@ -704,6 +773,71 @@ class Handler(BaseHTTPRequestHandler):
 
 def _as_int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+# Kinds whose REST storage sets ReturnDeletedObject (kube-apiserver answers a DELETE with the object, not a
+# Status; the typed clients decode it as the kind).
+RETURN_DELETED = frozenset({
+    ("", "pods"), ("", "services"), ("", "namespaces"), ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
+    ("", "serviceaccounts"), ("", "resourcequotas"), ("", "podtemplates"), ("storage.k8s.io", "storageclasses"),
+    ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"), ("storage.k8s.io", "volumeattachments"),
+    ("storage.k8s.io", "volumeattributesclasses")})
+
+
+def _options_invalid(kind: str, errs: list[FieldError]) -> ApiError:
+    message, details = invalid_status(kind, "meta.k8s.io", "", errs)
+    return ApiError(422, message, details=details)
+
+
+def _dry_run(method: str, params: dict[str, str]) -> bool:
+    """``dryRun`` may only be ``All`` (CreateOptions/UpdateOptions/PatchOptions/DeleteOptions validation)."""
+    value = params.get("dryRun")
+    if value is None or value == "":
+        return False
+    if value != "All" and method in ("POST", "PUT", "PATCH", "DELETE"):
+        kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions",
+                "DELETE": "DeleteOptions"}[method]
+        raise _options_invalid(kind, [FieldError("FieldValueNotSupported", "dryRun", [value],
+                                                 'supported values: "All"')])
+    return True
+
+
+def _check_list_options(params: dict[str, str]) -> None:
+    """ListOptions validation: ``resourceVersionMatch`` needs a ``resourceVersion`` and a known value."""
+    match = params.get("resourceVersionMatch")
+    if not match:
+        return
+    errs = []
+    if match not in ("Exact", "NotOlderThan"):
+        errs.append(FieldError("FieldValueNotSupported", "resourceVersionMatch", match,
+                               'supported values: "Exact", "NotOlderThan", ""'))
+    elif not params.get("resourceVersion") and not params.get("sendInitialEvents"):
+        errs.append(FieldError("FieldValueForbidden", "resourceVersionMatch", "",
+                               "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+    elif match == "Exact" and params.get("resourceVersion") == "0":
+        errs.append(FieldError("FieldValueForbidden", "resourceVersionMatch", "",
+                               "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""))
+    if errs:
+        raise _options_invalid("ListOptions", errs)
+
+
+def duplicate_fields(body: bytes) -> list[str]:
+    """Object keys given twice in a JSON body (``spec.a``), which strict decoding refuses."""
+    found: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                found.append(k)
+            seen.add(k)
+        return dict(pairs)
+
+    try:
+        json.loads(body, object_pairs_hook=hook)
+    except ValueError:
+        return []
+    return found
 
 
 def _field_validation(params: dict[str, str]) -> str:

@@ -57,6 +57,9 @@ def model_for(group: str, version: str, kind: str) -> str | None:
 _QUANTITY_MAPS = frozenset({"limits", "requests", "hard", "used", "capacity", "allocatable", "overhead", "max",
                             "min", "default", "defaultRequest", "maxLimitRequestRatio"})
 _QUANTITY_FIELDS = frozenset({"sizeLimit", "divisor"})
+# resource.ParseQuantity's complaint, which the decoder reports as is (400).
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+QUANTITY_ERROR = r"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 _JSON_TYPE = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
 
 
@@ -127,6 +130,9 @@ def _check_value(typ: str, value: Any, path: str, key: str, found: Findings, pru
         inner = m.group(1) or m.group(2)
         for k, item in value.items():
             if inner == "str" and key in _QUANTITY_MAPS and isinstance(item, int | float):
+                continue
+            if inner == "str" and key in _QUANTITY_MAPS and isinstance(item, str) and not _QUANTITY.match(item):
+                found.type_errors.append(QUANTITY_ERROR)
                 continue
             _check_value(inner, item, f"{path}[{k}]", key, found, prune)
         return

@@ -44,7 +44,7 @@ def status_of(sandbox: Sandbox, method: str, path: str, body: str | bytes | None
     ("GET", "/apis/nope.example.com/v1", None, "application/json", 404, "NotFound"),
     ("GET", "/apis/apps/v9/deployments", None, "application/json", 404, "NotFound"),
     ("GET", "/totally/wrong", None, "application/json", 404, "NotFound"),
-    ("GET", "/openapi/v3", None, "application/json", 404, "NotFound"),
+    ("GET", "/openapi/v3/apis/nope/v1", None, "application/json", 404, "NotFound"),
     ("DELETE", "/api/v1", None, "application/json", 405, "MethodNotAllowed"),
     ("PUT", CM, "{}", "application/json", 405, "MethodNotAllowed"),
     ("PATCH", f"{CM}/ghost", "{}", "application/merge-patch+json", 404, "NotFound"),

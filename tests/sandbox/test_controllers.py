@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kubernetes import client
@@ -118,9 +119,10 @@ def test_services_get_cluster_ips_and_load_balancer_addresses(api_client: Any, s
     lb = v1.create_namespaced_service("default", {"metadata": {"name": "lb"},
                                                   "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})
     assert lb.spec.ports[0].node_port >= 30000
-    ip = wait_for(lambda: (v1.read_namespaced_service("lb", "default").status.load_balancer.ingress or [None])[0],
-                  what="LB ip").ip
-    assert ip.startswith("198.51.100.")
+    # no pool and no MetalLB: nothing hands out an address (kubectl shows <pending>)
+    sandbox.controllers.kick()
+    time.sleep(0.3)
+    assert v1.read_namespaced_service("lb", "default").status.load_balancer.ingress is None
     # a MetalLB IPAddressPool (once its CRD exists) takes over address assignment
     ext = client.ApiextensionsV1Api(api_client)
     ext.create_custom_resource_definition({
@@ -136,9 +138,20 @@ def test_services_get_cluster_ips_and_load_balancer_addresses(api_client: Any, s
          "spec": {"addresses": ["192.0.2.10-192.0.2.12"]}})
     v1.create_namespaced_service("default", {"metadata": {"name": "lb2"},
                                              "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})
-    ip2 = wait_for(lambda: (v1.read_namespaced_service("lb2", "default").status.load_balancer.ingress
-                            or [None])[0], what="LB ip from pool").ip
-    assert ip2 == "192.0.2.10"
+    ips = {wait_for(lambda n=n: (v1.read_namespaced_service(n, "default").status.load_balancer.ingress
+                                 or [None])[0], what="LB ip from pool").ip for n in ("lb", "lb2")}
+    assert ips == {"192.0.2.10", "192.0.2.11"}
+
+
+def test_sandbox_lb_pool_setting_hands_out_addresses() -> None:
+    with Sandbox(port=0, lb_pool="203.0.113.0/30") as sb:
+        api = sb.api
+        rt = api.rt("", "v1", "services")
+        api.create(rt, "default", {"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer",
+                                                                        "ports": [{"port": 80}]}})
+        got = wait_for(lambda: ((sb.store.get("", "v1", "services", "default", "lb") or {}).get("status") or {})
+                       .get("loadBalancer", {}).get("ingress"), what="LB ip from lb_pool")
+        assert got == [{"ip": "203.0.113.1", "ipMode": "VIP"}]
 
 
 def test_endpoints_follow_ready_pods(api_client: Any, sandbox: Sandbox) -> None:

@@ -81,7 +81,8 @@ def test_helm_lifecycle_with_watcher_wait(cfg: Any, sandbox: Sandbox, tmp_path: 
     dep = sandbox.store.get("apps", "v1", "deployments", "default", "demo-web")
     assert dep is not None and dep["status"]["readyReplicas"] == 2
     svc = sandbox.store.get("", "v1", "Service", "default", "demo-web")
-    assert svc is not None and svc["status"]["loadBalancer"]["ingress"][0]["ip"].startswith("198.51.100.")
+    # no LB pool in this sandbox: the address stays <pending>, and Helm's watcher does not wait for one
+    assert svc is not None and svc["status"]["loadBalancer"] == {}
     # Helm's storage secret arrived as protobuf and was decoded: labels, type and the gzipped release
     sec = _release_secret(sandbox, "demo", 1)
     assert sec["type"] == "helm.sh/release.v1"
