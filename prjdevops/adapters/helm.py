@@ -225,10 +225,15 @@ def _info(data: Mapping[str, Any], namespace: str) -> ReleaseInfo:
 class HelmClient:
     """Release actions against one cluster (kubeconfig + context), Helm's default ``secret`` storage."""
 
-    def __init__(self, *, kubeconfig: Path | None, context: str | None, namespace: str = "default") -> None:
+    def __init__(self, *, kubeconfig: Path | None, context: str | None, namespace: str = "default",
+                 via: Callable[[], tuple[Path, str]] | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
         self.namespace = namespace
+        # ``via``: the kubeconfig and context Helm's own client should use instead (the retrying loopback proxy),
+        # made on the first action; the loopback guard still checks the environment's own context.
+        self._via = via
+        self._via_config: tuple[Path, str] | None = None
         self._configs: dict[str, helm_python.Config] = {}
         self._retired: list[helm_python.Config] = []
         self._busy = 0  # actions in flight on this client's handles
@@ -255,7 +260,12 @@ class HelmClient:
             if cfg is None:
                 self._check_loopback()
                 helm = _helm()
-                cfg = helm.Config(kubeconfig_path=self.kubeconfig, kube_context=self.context,
+                kubeconfig, context = self.kubeconfig, self.context
+                if self._via is not None:
+                    if self._via_config is None:
+                        self._via_config = self._via()
+                    kubeconfig, context = self._via_config
+                cfg = helm.Config(kubeconfig_path=kubeconfig, kube_context=context,
                                   namespace=namespace, storage_driver="secret")
                 self._configs[namespace] = cfg
             return cfg

@@ -16,11 +16,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prjdevops.errors import ClusterError, ClusterUnreachable, ConfigError, Conflict
 from prjdevops.model import Cluster
 from prjdevops.yamlio import read_yaml
+
+if TYPE_CHECKING:
+    from prjdevops.adapters.apiproxy import Upstream
 
 T = TypeVar("T")
 
@@ -226,6 +229,17 @@ class KubeClient:
     @property
     def server(self) -> str:
         return str(self.api_client.configuration.host)
+
+    def upstream(self) -> Upstream:
+        """Where and how the environment's kubeconfig reaches the API server (for the loopback proxy Helm uses)."""
+        from prjdevops.adapters.apiproxy import Upstream
+
+        cfg = self.api_client.configuration
+        auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken") or ""
+        prefix = (cfg.api_key_prefix or {}).get("authorization", "")
+        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else (auth if prefix or auth else "")
+        return Upstream(url=str(cfg.host), ca_file=cfg.ssl_ca_cert or None, cert_file=cfg.cert_file or None,
+                        key_file=cfg.key_file or None, token=token or None, verify=bool(cfg.verify_ssl))
 
     def close(self) -> None:
         if self._api is not None:

@@ -67,9 +67,13 @@ class Target:
     kube: KubeClient
     helm: HelmClient
     checkpoint: Callable[[], None] = _no_guard
+    on_close: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         self.helm.close()
+        for fn in self.on_close:
+            fn()
+        self.on_close.clear()
         self.kube.close()
 
     def __enter__(self) -> Target:
@@ -80,12 +84,53 @@ class Target:
 
 
 def connect(env: Environment) -> Target:
-    """Adapters for the environment's kubeconfig + context (nothing is contacted yet)."""
+    """Adapters for the environment's kubeconfig + context (nothing is contacted yet). Helm's own client reaches
+    the API server through a retrying loopback proxy (``adapters/apiproxy.py``; ``PRJDEVOPS_HELM_PROXY=0`` turns
+    it off), started on Helm's first action and stopped with the target."""
+    import os
+
     from prjdevops.adapters.kube import kubeconfig_path
 
     kube = KubeClient(env.cluster)
-    helm = HelmClient(kubeconfig=kubeconfig_path(env.cluster), context=env.cluster.context)
-    return Target(env=env, kube=kube, helm=helm)
+    if os.environ.get(HELM_PROXY_ENV, "1") == "0":
+        return Target(env=env, kube=kube, helm=HelmClient(kubeconfig=kubeconfig_path(env.cluster),
+                                                          context=env.cluster.context))
+    proxy = _ProxyForHelm(kube)
+    helm = HelmClient(kubeconfig=kubeconfig_path(env.cluster), context=env.cluster.context, via=proxy.start)
+    target = Target(env=env, kube=kube, helm=helm)
+    target.on_close.append(proxy.stop)
+    return target
+
+
+HELM_PROXY_ENV = "PRJDEVOPS_HELM_PROXY"
+
+
+class _ProxyForHelm:
+    """The retrying proxy of one target, with its private kubeconfig (a 0700 temporary folder)."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.proxy: Any = None
+        self.folder: Path | None = None
+
+    def start(self) -> tuple[Path, str]:
+        import tempfile
+
+        from prjdevops.adapters.apiproxy import RetryingProxy
+
+        self.proxy = RetryingProxy(self.kube.upstream()).start()
+        self.folder = Path(tempfile.mkdtemp(prefix="prjdevops-helm-"))
+        return self.proxy.kubeconfig(self.folder / "kubeconfig"), "prjdevops-proxy"
+
+    def stop(self) -> None:
+        import shutil
+
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
 
 @dataclass

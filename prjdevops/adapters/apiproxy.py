@@ -1,0 +1,295 @@
+"""A retrying loopback proxy in front of the Kubernetes API server, for Helm's own client.
+
+One Helm action is some 40 API requests and Helm's client (client-go) retries none of them on a 5xx, so a small
+share of failing answers fails whole upgrades and rollbacks. The tool's own reads already retry (``adapters/kube``);
+this proxy gives Helm the same, where repeating a request keeps Helm's semantics:
+
+* reads (GET/HEAD, not watches) on 429, 5xx and connection failures;
+* writes whose repeat is the same write — PATCH, PUT (a stale resourceVersion makes a repeat a 409, never a
+  double write) and DELETE — on the same failures;
+* POST (create) only on answers that prove the request was not processed: 429, a 503 whose Status reason is
+  ``ServiceUnavailable`` (the API server refusing before handling), or no connection at all;
+* watches stream through as they come; only a refusal before the first byte is retried; a client that hangs up
+  ends its upstream stream at once.
+
+It listens on 127.0.0.1 only, on a free port, and answers only paths under a random token (the server URL in
+Helm's kubeconfig carries it; anything else is answered 401); it authenticates upstream as the environment's
+kubeconfig says (client certificate, token, CA).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import secrets
+import select
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from prjdevops.adapters.kube import RetryPolicy
+
+HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+       "transfer-encoding", "upgrade", "host", "authorization", "content-length"}
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+IDEMPOTENT = {"GET", "HEAD", "PATCH", "PUT", "DELETE", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where the API server is and how to authenticate to it (from the kubeconfig, read by ``adapters/kube``)."""
+
+    url: str
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    token: str | None = None
+    verify: bool = True
+
+    def connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        parts = urlsplit(self.url)
+        host = parts.hostname or "127.0.0.1"
+        if parts.scheme == "https":
+            ctx = ssl.create_default_context(cafile=self.ca_file) if self.verify else ssl._create_unverified_context()
+            if self.cert_file and self.key_file:
+                ctx.load_cert_chain(self.cert_file, self.key_file)
+            return http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=ctx)
+        return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+
+    @property
+    def base_path(self) -> str:
+        return urlsplit(self.url).path.rstrip("/")
+
+
+@dataclass
+class Stats:
+    """What the proxy did (benchmarks and tests read it)."""
+
+    requests: int = 0
+    retried: int = 0
+    gave_up: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, *, retried: int = 0, gave_up: bool = False) -> None:
+        with self.lock:
+            self.requests += 1
+            self.retried += retried
+            self.gave_up += int(gave_up)
+
+
+def retryable(method: str, status: int | None, body: bytes) -> bool:
+    """Whether a request that got ``status`` (None: no connection, nothing sent) may be sent again (pure)."""
+    if status is None:
+        return True
+    if status not in RETRY_STATUSES:
+        return False
+    if method in IDEMPOTENT:
+        return True
+    if status == 429:
+        return True
+    if status == 503:
+        try:
+            return bool(json.loads(body or b"{}").get("reason") == "ServiceUnavailable")
+        except (ValueError, AttributeError):
+            return False
+    return False
+
+
+def is_watch(path: str) -> bool:
+    parts = urlsplit(path)
+    q = parse_qs(parts.query)
+    return "/watch/" in parts.path or q.get("watch", ["false"])[0] in ("true", "1")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def _refuse(self, code: int, message: str) -> None:
+        body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
+                           "reason": "Unauthorized" if code == 401 else "ServiceUnavailable", "code": code}).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self) -> None:
+        proxy = self.server.proxy
+        prefix = f"/{proxy.token}"
+        if not (self.path == prefix or self.path.startswith(prefix + "/") or self.path.startswith(prefix + "?")):
+            self._refuse(401, "the prjdevops API proxy answers only the client it was started for")
+            return
+        request_path = self.path[len(prefix):] or "/"
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        if proxy.upstream.token:
+            headers["Authorization"] = f"Bearer {proxy.upstream.token}"
+        if body:
+            headers["Content-Length"] = str(len(body))
+        path = proxy.upstream.base_path + request_path
+        watch = is_watch(request_path)
+        policy = proxy.policy
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            conn = proxy.upstream.connection(timeout=None if watch else proxy.timeout)
+            status: int | None = None
+            payload = b""
+            try:
+                conn.request(self.command, path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                status = resp.status
+                if watch and status == 200:
+                    proxy.stats.add(retried=attempt)
+                    self._stream(resp, conn)
+                    return
+                payload = resp.read()
+                out_headers = resp.getheaders()
+            except (OSError, http.client.HTTPException):
+                out_headers = []
+            finally:
+                if not (watch and status == 200):
+                    conn.close()
+            wait = policy.delay(attempt)
+            if (status is not None and status < 500 and status != 429) or not retryable(self.command, status,
+                                                                                        payload) \
+                    or attempt + 1 >= policy.attempts or time.monotonic() - started + wait > policy.total:
+                break
+            attempt += 1
+            time.sleep(wait)
+        proxy.stats.add(retried=attempt, gave_up=status is None or status in RETRY_STATUSES)
+        if status is None:
+            self._refuse(503, f"the Kubernetes API at {proxy.upstream.url} is unreachable (tried {attempt + 1} "
+                              "times)")
+            return
+        self.send_response(status)
+        for k, v in out_headers:
+            if k.lower() not in HOP:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _stream(self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
+        """Forward a watch as it comes (chunked); a client that hangs up ends the upstream stream at once."""
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP:
+                self.send_header(k, v)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        ended = threading.Event()
+        failed: list[bool] = []
+
+        def pump() -> None:
+            try:
+                while True:
+                    chunk = resp.read1(65536)
+                    if not chunk:
+                        break
+                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                    self.wfile.flush()
+            except Exception:
+                failed.append(True)
+            finally:
+                ended.set()
+
+        reader = threading.Thread(target=pump, name="api-proxy-watch", daemon=True)
+        reader.start()
+        client_gone = False
+        while not ended.wait(0.5):
+            if self.server.proxy.stopping.is_set():
+                client_gone = True
+                break
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    client_gone = True
+                    break
+            except (OSError, ValueError):
+                client_gone = True
+                break
+        if client_gone or failed:
+            self.close_connection = True
+            try:
+                if conn.sock is not None:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        conn.close()
+        reader.join(timeout=5)
+        if not client_gone and not failed:
+            try:
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    proxy: RetryingProxy
+
+
+class RetryingProxy:
+    """The proxy's lifetime: ``start()`` on a free loopback port, ``kubeconfig()`` for Helm, ``stop()``."""
+
+    def __init__(self, upstream: Upstream, *, policy: RetryPolicy | None = None, timeout: float = 60.0) -> None:
+        self.upstream = upstream
+        self.policy = policy or RetryPolicy(attempts=6, base=0.05, cap=1.0, total=15.0)
+        self.timeout = timeout
+        self.token = secrets.token_urlsafe(24)
+        self.stats = Stats()
+        self.stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> RetryingProxy:
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.proxy = self
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="api-proxy", daemon=True)
+        self._thread.start()
+        return self
+
+    def kubeconfig(self, path: Path, context: str = "prjdevops-proxy") -> Path:
+        """A kubeconfig (mode 0600) whose one context reaches the API through this proxy."""
+        # the token is the server URL's path prefix: client-go sends no bearer token to a plain-http server
+        doc = {"apiVersion": "v1", "kind": "Config", "current-context": context,
+               "clusters": [{"name": context, "cluster": {"server": f"{self.url}/{self.token}"}}],
+               "users": [{"name": context, "user": {}}],
+               "contexts": [{"name": context, "context": {"cluster": context, "user": context}}]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
