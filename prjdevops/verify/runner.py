@@ -42,8 +42,15 @@ class VerifyRun:
         return not self.failed
 
 
+#: Where verify reports go when no folder is given (``invoke verify --reports``): default ``reports/``.
+REPORTS_ENV = "PRJDEVOPS_VERIFY_REPORTS"
+
+
 def reports_dir(configured: str | os.PathLike[str] | None = None) -> Path:
-    return Path(configured).expanduser().resolve() if configured else project_root() / "reports"
+    """The folder for JUnit XML and logs: the one given, else ``$PRJDEVOPS_VERIFY_REPORTS``, else ``reports/``
+    (the production gate and ``invoke deploy`` take it from the variable)."""
+    chosen = configured or os.environ.get(REPORTS_ENV, "").strip()
+    return Path(chosen).expanduser().resolve() if chosen else project_root() / "reports"
 
 
 def suite_dir(root: Path | None = None) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from prjdevops.ops import release
+from prjdevops.verify import runner
 from tests.integration.conftest import invoke
 from tests.integration.test_production_flow import prod_env
 
@@ -25,7 +26,10 @@ def tls_secret(api_client: Any, name: str) -> None:
 
 
 def test_failing_verify_rolls_back_and_names_the_failed_check(env_dir: Path, kubeconfig: Path, sandbox: Any,
-                                                              api_client: Any) -> None:
+                                                              api_client: Any, monkeypatch: pytest.MonkeyPatch,
+                                                              ) -> None:
+    reports = env_dir.parent / "reports"  # the gate's JUnit XML and log, outside the repository
+    monkeypatch.setenv(runner.REPORTS_ENV, str(reports))
     env = prod_env(env_dir, kubeconfig, sandbox)
     first = invoke(["prod.deploy", "--env", "prodlike", "--yes", "--verify"], env_dir)
     # no TLS secret yet, and nothing to roll back to: the first deploy fails the gate and stays failed
@@ -34,6 +38,7 @@ def test_failing_verify_rolls_back_and_names_the_failed_check(env_dir: Path, kub
     again = invoke(["prod.deploy", "--env", "prodlike", "--yes", "--verify", "--set", "image.tag=1.4.3"], env_dir)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "verify: " in again.stdout and "0 failed" in again.stdout
+    assert f"(JUnit XML {reports / 'verify-prodlike.xml'})" in again.stdout
     assert "plate-web: deployed, revision 2" in again.stdout
 
     new_tls = env_dir.parent / "new-tls.yaml"  # a TLS secret nobody created: the ingress check must fail

@@ -133,9 +133,9 @@ def test_release_not_installed_fails_and_nothing_else_is_invented(venv_env: Path
 
 
 def test_unknown_group_and_unknown_environment_are_refused(venv_env: Path, tmp_path: Path) -> None:
-    res = invoke(["verify", "--env", "vtest", "--only", "dns"], venv_env)
+    res = invoke(["verify", "--env", "vtest", "--only", "dns", "--reports", str(tmp_path / "r")], venv_env)
     assert res.returncode == 1 and "unknown verify group(s) dns" in res.stderr
-    res = invoke(["verify", "--env", "nope"], venv_env)
+    res = invoke(["verify", "--env", "nope", "--reports", str(tmp_path / "r")], venv_env)
     assert res.returncode == 1 and "unknown environment 'nope'" in res.stderr
 
 

@@ -70,7 +70,9 @@ def test_migration_job(k8s):
 
 @pytest.fixture
 def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """verify/ as shipped plus a team's test file; the runner (and `invoke` subprocesses) run this folder."""
+    """verify/ as shipped plus a team's test file; the runner (and `invoke` subprocesses) run this folder and
+    write their reports under the test's folder, never in the repository."""
+    monkeypatch.setenv(runner.REPORTS_ENV, str(tmp_path / "reports"))
     folder = tmp_path / "suite"
     shutil.copytree(REPO / "verify", folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (folder / "test_team_checks.py").write_text(TEAM_TESTS)

@@ -151,6 +151,14 @@ def test_gate_groups(env: Any, groups: list[str] | None, want: tuple[str, ...]) 
     assert runner.gate_groups(env, groups) == want
 
 
+def test_reports_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(runner.REPORTS_ENV, raising=False)
+    assert runner.reports_dir() == runner.project_root() / "reports"
+    monkeypatch.setenv(runner.REPORTS_ENV, str(tmp_path))
+    assert runner.reports_dir() == tmp_path
+    assert runner.reports_dir(tmp_path / "given") == tmp_path / "given"  # an explicit folder wins
+
+
 def test_suite_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(runner.SUITE_ENV, raising=False)
     assert runner.suite_dir(Path("/r")) == Path("/r/verify")
