@@ -286,14 +286,18 @@ def _ts(value: str) -> float:
 
 def wait_healthy(kube: KubeClient, objects: list[dict[str, Any]], namespace: str, *, timeout: float,
                  report: Reporter = _quiet, interval: float = 0.5, stop: threading.Event | None = None,
-                 label: str = "") -> HealthSnapshot:
-    """Poll until every workload is ready or ``timeout`` passes; reports progress when it changes."""
-    deadline = time.monotonic() + timeout
+                 label: str = "", shown_timeout: float | None = None) -> HealthSnapshot:
+    """Poll until every workload is ready or ``timeout`` passes; reports progress when it changes (the countdown
+    counts down ``shown_timeout`` when given: the timeout the operator set)."""
+    start = time.monotonic()
+    deadline = start + timeout
+    shown = start + (shown_timeout if shown_timeout is not None else timeout)
     last = ""
     while True:
         snap = snapshot(kube, objects, namespace)
-        left = max(0.0, deadline - time.monotonic())
-        line = f"{label}{snap.line()} ({left:.0f}s left)"
+        now = time.monotonic()
+        left, shown_left = max(0.0, deadline - now), max(0.0, shown - now)
+        line = f"{label}{snap.line()} ({shown_left:.0f}s left)"
         if snap.line() != last:
             report(line)
             for p in snap.not_ready_pods():
@@ -481,8 +485,10 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
                 done.set()
 
             threading.Thread(target=signal_done, daemon=True).start()
+            # Helm's own wait ends the rollout at `timeout`; ours polls a little longer so it sees Helm's verdict,
+            # but the countdown shows the operator's timeout
             health = wait_healthy(target.kube, objects, rel.namespace, timeout=timeout + 5, report=report,
-                                  stop=done, label=f"  {rel.name}: ")
+                                  stop=done, label=f"  {rel.name}: ", shown_timeout=timeout)
         worker.join()
     except BaseException:
         # Ctrl-C (or any failure here): cancel Helm so it records the revision as failed instead of leaving
