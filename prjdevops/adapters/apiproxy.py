@@ -158,8 +158,11 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 payload = resp.read()
                 out_headers = resp.getheaders()
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as e:
                 out_headers = []
+                proxy.last_failure = (f"Kubernetes API at {proxy.upstream.url} is unreachable "
+                                      f"({getattr(e, 'strerror', None) or type(e).__name__})").replace(
+                    "(Connection refused)", "(connection refused)")
             finally:
                 if not (watch and status == 200):
                     conn.close()
@@ -248,6 +251,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     proxy: RetryingProxy
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer (Helm cancelled, the command ending) is not an error to print: the
+        tool's output stays one line."""
+        return None
+
 
 class RetryingProxy:
     """The proxy's lifetime: ``start()`` on a free loopback port, ``kubeconfig()`` for Helm, ``stop()``."""
@@ -258,6 +266,7 @@ class RetryingProxy:
         self.timeout = timeout
         self.token = secrets.token_urlsafe(24)
         self.stats = Stats()
+        self.last_failure: str | None = None  # why the upstream could not be reached, for the one-line error
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -325,12 +325,21 @@ class HelmClient:
             except helm.HelmNotFoundError as e:
                 raise ReleaseNotFound(action, release, namespace, _first_line(e)) from e
             except helm.HelmError as e:
-                raise HelmOperationError(action, release, namespace, _clean(str(e)),
-                                         hint=_hint_for(str(e))) from e
+                detail = _clean(str(e))
+                why = self._upstream_failure() if "unable to handle the request" in detail else None
+                if why:  # the retrying proxy could not reach the API server: say that, not client-go's 503 text
+                    detail = f"kubernetes cluster unreachable: {why}"
+                raise HelmOperationError(action, release, namespace, detail, hint=_hint_for(detail)) from e
             finally:
                 with self._guard:
                     self._busy -= 1
                 self._close_retired()
+
+    def _upstream_failure(self) -> str | None:
+        """Why the retrying proxy Helm talks through last failed to reach the API server, if it did."""
+        explain = getattr(self._via, "__self__", None)
+        last = getattr(explain, "last_failure", None)
+        return last() if callable(last) else None
 
     # --- reads ------------------------------------------------------------------------------------
 

@@ -122,6 +122,9 @@ class _ProxyForHelm:
         self.folder = Path(tempfile.mkdtemp(prefix="prjdevops-helm-"))
         return self.proxy.kubeconfig(self.folder / "kubeconfig"), "prjdevops-proxy"
 
+    def last_failure(self) -> str | None:
+        return self.proxy.last_failure if self.proxy is not None else None
+
     def stop(self) -> None:
         import shutil
 
