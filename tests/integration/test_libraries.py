@@ -115,6 +115,7 @@ def _crd_api(target: Target) -> Any:
     return client.ApiextensionsV1Api(target.kube.api_client)
 
 
+@pytest.mark.sandbox_only(reason="fault injection (never_ready pods)")
 def test_failing_tier1_release_blocks_dependants_not_independent_ones(tmp_path: Path, kubeconfig: Path,
                                                                        repo: ChartRepository,
                                                                        sandbox: Sandbox) -> None:

@@ -18,6 +18,7 @@ from prjdevops.chartrepo import ChartRepository
 from prjdevops.environments import load_environment, project_root
 from prjdevops.ops.lock import LEASE_NAMESPACE, lease_name
 from prjdevops.ops.release import Target, connect
+from tests.conftest import Cluster
 from tests.integration.conftest import invoke
 
 pytestmark = pytest.mark.integration
@@ -68,10 +69,30 @@ def installed(target: Target) -> dict[str, int]:
             for r in target.helm.list(all_namespaces=True)}
 
 
-def cluster_state(sandbox: Sandbox) -> list[tuple[Any, ...]]:
+# Written all the time by the real control plane's own components (heartbeats, leader leases, events): not ours.
+BUSY_RESOURCES = {"events", "leases", "nodes", "endpoints", "endpointslices"}
+
+
+def cluster_state(cluster: Cluster) -> list[tuple[Any, ...]]:
     """Every object the API server stores, with its resourceVersion: any write shows up here."""
-    return sorted((str(key), (o.get("metadata") or {}).get("namespace") or "", o["metadata"]["name"],
-                   o["metadata"].get("resourceVersion")) for key, o in sandbox.store.iter_all())
+    if cluster.sandbox is not None:
+        return sorted((str(key), (o.get("metadata") or {}).get("namespace") or "", o["metadata"]["name"],
+                       o["metadata"].get("resourceVersion")) for key, o in cluster.sandbox.store.iter_all())
+    cp = cluster.controlplane
+    versions = ["/api/v1"]
+    _, groups = cp.request("GET", "/apis")
+    versions += [f"/apis/{g['preferredVersion']['groupVersion']}" for g in groups["groups"]]
+    state = []
+    for gv in versions:
+        _, listing = cp.request("GET", gv)
+        for res in listing["resources"]:
+            if "/" in res["name"] or "list" not in res["verbs"] or res["name"] in BUSY_RESOURCES:
+                continue
+            status, objs = cp.request("GET", f"{gv}/{res['name']}")
+            assert status == 200, (gv, res["name"], objs)
+            state += [(f"{gv}/{res['name']}", o["metadata"].get("namespace") or "", o["metadata"]["name"],
+                       o["metadata"].get("resourceVersion")) for o in objs["items"]]
+    return sorted(state)
 
 
 def recap_of(stdout: str) -> dict[str, list[str]]:
@@ -121,12 +142,12 @@ def test_staging_end_to_end_in_plan_order_then_nothing_to_do(tmp_path: Path, kub
     assert result["plan"]["changes"] is False and result["run"]["status"] == "succeeded"
 
 
-def test_production_goes_through_every_guard_backup_and_verify(tmp_path: Path, kubeconfig: Path, sandbox: Sandbox,
+def test_production_goes_through_every_guard_backup_and_verify(tmp_path: Path, kubeconfig: Path, cluster: Cluster,
                                                                repo: ChartRepository) -> None:
     guards = {"confirm": True, "context_pattern": "^sandbox$", "check_api_server": True, "forbid_latest_tag": True,
               "lock": True, "health_timeout": 30, "rollback_timeout": 30}
     prod = dict(guards=guards, backup={"enabled": True, "dir": str(tmp_path / "backups"), "keep": 5},
-                cluster={"kubeconfig": str(kubeconfig), "context": "sandbox", "api_server": sandbox.url})
+                cluster={"kubeconfig": str(kubeconfig), "context": "sandbox", "api_server": cluster.url})
     # only what the sandbox can prove healthy end to end (no ingress: no certificate is ever issued here)
     envs = project(tmp_path, kubeconfig, repo.url, "production", app={"values": ["values-prod.yaml"],
                                                                        "set": ["ingress.enabled=false"]},
@@ -183,13 +204,13 @@ def test_libraries_only_then_skip_libraries(tmp_path: Path, kubeconfig: Path, re
 
 
 def test_dry_run_changes_nothing_and_is_validated_by_the_api_server(tmp_path: Path, kubeconfig: Path,
-                                                                    sandbox: Sandbox, repo: ChartRepository) -> None:
+                                                                    cluster: Cluster, repo: ChartRepository) -> None:
     envs = project(tmp_path, kubeconfig, repo.url, libraries={"jenkins": {"enabled": False}, **SMALL})
     with connect(load_environment("staging", envs)) as target:
-        before = cluster_state(sandbox)
+        before = cluster_state(cluster)
         fresh = deploy(envs, tmp_path, "--dry-run")
         assert fresh.returncode == 2, fresh.stderr + fresh.stdout  # 2: changes
-        assert cluster_state(sandbox) == before and installed(target) == {}
+        assert cluster_state(cluster) == before and installed(target) == {}
         assert fresh.stdout.rstrip().endswith("dry run: nothing applied")
 
         assert deploy(envs, tmp_path, "--libraries-only").returncode == 0
@@ -197,10 +218,10 @@ def test_dry_run_changes_nothing_and_is_validated_by_the_api_server(tmp_path: Pa
         project(tmp_path, kubeconfig, repo.url, libraries={"jenkins": {"enabled": False},
                                                            "metallb": {"set": ["controller.image.tag=v0.14.8"]},
                                                            **SMALL})
-        before, history = cluster_state(sandbox), installed(target)
+        before, history = cluster_state(cluster), installed(target)
         planned = deploy(envs, tmp_path, "--dry-run", "--json")
         assert planned.returncode == 2, planned.stderr
-        assert cluster_state(sandbox) == before and installed(target) == history
+        assert cluster_state(cluster) == before and installed(target) == history
         doc = json.loads(planned.stdout)
         rows = {r["name"]: r for r in doc["releases"]}
         assert rows["plate-web"]["action"] == "install" and rows["plate-web"]["validation"] == "server"
@@ -212,12 +233,12 @@ def test_dry_run_changes_nothing_and_is_validated_by_the_api_server(tmp_path: Pa
 
 
 
-def test_dry_run_fails_naming_a_release_the_api_server_refuses(tmp_path: Path, kubeconfig: Path, sandbox: Sandbox,
+def test_dry_run_fails_naming_a_release_the_api_server_refuses(tmp_path: Path, kubeconfig: Path, cluster: Cluster,
                                                                repo: ChartRepository) -> None:
     # cert-manager switched off: nothing installs the ClusterIssuer kind the cluster-issuer release creates
     envs = project(tmp_path, kubeconfig, repo.url, libraries={"cert-manager": {"enabled": False},
                                                               "jenkins": {"enabled": False}, **SMALL})
-    before = cluster_state(sandbox)
+    before = cluster_state(cluster)
     proc = deploy(envs, tmp_path, "--dry-run")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "error: the API server rejected cluster-issuer" in proc.stderr
@@ -225,9 +246,10 @@ def test_dry_run_fails_naming_a_release_the_api_server_refuses(tmp_path: Path, k
     assert 'failed: ' in row and 'no matches for kind "ClusterIssuer"' in row
     assert "validated by the API server" in next(line for line in proc.stdout.splitlines()
                                                  if line.split()[1:2] == ["plate-web"])
-    assert cluster_state(sandbox) == before
+    assert cluster_state(cluster) == before
 
 
+@pytest.mark.sandbox_only(reason="fault injection (never_ready pods)")
 def test_resume_after_a_failure_skips_what_finished(tmp_path: Path, kubeconfig: Path, sandbox: Sandbox,
                                                     repo: ChartRepository) -> None:
     envs = project(tmp_path, kubeconfig, repo.url, libraries={"jenkins": {"timeout": 3}, **SMALL})

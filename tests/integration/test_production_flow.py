@@ -27,20 +27,20 @@ APP_RELEASE = {"name": "plate-web", "chart": str(CHART), "namespace": "plate-web
 YES = production.Interaction(yes=True)
 
 
-def prod_env(env_dir: Path, kubeconfig: Path, sandbox: Any, name: str = "prodlike", **guards: Any) -> Any:
-    """A production-like environment on the sandbox: every guard on, matched to the sandbox's cluster."""
+def prod_env(env_dir: Path, kubeconfig: Path, cluster: Any, name: str = "prodlike", **guards: Any) -> Any:
+    """A production-like environment on the test's cluster: every guard on, matched to that cluster."""
     g = {"confirm": True, "context_pattern": "^sandbox$", "check_api_server": True, "forbid_latest_tag": True,
          "lock": True, "health_timeout": 20, "rollback_timeout": 20, **guards}
     write_env(env_dir, name, kubeconfig, cluster={"kubeconfig": str(kubeconfig), "context": "sandbox",
-                                                  "api_server": sandbox.url},
+                                                  "api_server": cluster.url},
               guards=g, backup={"enabled": True, "dir": str(env_dir.parent / "backups"), "keep": 3},
               releases=[APP_RELEASE])
     return load_environment(name, env_dir)
 
 
 @pytest.fixture
-def prod(env_dir: Path, kubeconfig: Path, sandbox: Any) -> Any:
-    env = prod_env(env_dir, kubeconfig, sandbox)
+def prod(env_dir: Path, kubeconfig: Path, cluster: Any) -> Any:
+    env = prod_env(env_dir, kubeconfig, cluster)
     with release.connect(env) as target:
         yield target
 
@@ -64,8 +64,8 @@ def test_first_deploy_then_upgrade_takes_backup(prod: Any) -> None:
     assert again.action == "unchanged"
 
 
-def test_wrong_cluster_is_refused(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
-    env = prod_env(env_dir, kubeconfig, sandbox)
+def test_wrong_cluster_is_refused(env_dir: Path, kubeconfig: Path, cluster: Any) -> None:
+    env = prod_env(env_dir, kubeconfig, cluster)
     other = env.__class__(**{**env.__dict__, "cluster": env.cluster.__class__(
         context="sandbox", kubeconfig=kubeconfig, api_server="https://k8s.prod.example.internal:6443")})
     with release.connect(other) as target, pytest.raises(GuardRefused, match="not at the recorded cluster"):
@@ -73,16 +73,16 @@ def test_wrong_cluster_is_refused(env_dir: Path, kubeconfig: Path, sandbox: Any)
     assert target.helm.history("plate-web", namespace="plate-web") == []
 
 
-def test_context_name_must_match_pattern(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
-    env = prod_env(env_dir, kubeconfig, sandbox, name="wrongctx", context_pattern="prod")
+def test_context_name_must_match_pattern(env_dir: Path, kubeconfig: Path, cluster: Any) -> None:
+    env = prod_env(env_dir, kubeconfig, cluster, name="wrongctx", context_pattern="prod")
     with release.connect(env) as target, pytest.raises(GuardRefused, match="does not match the required pattern"):
         production.guarded_deploy(target, prepare(target), io=YES)
 
 
-def test_ca_fingerprint_mismatch_is_refused(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
-    env = prod_env(env_dir, kubeconfig, sandbox)
+def test_ca_fingerprint_mismatch_is_refused(env_dir: Path, kubeconfig: Path, cluster: Any) -> None:
+    env = prod_env(env_dir, kubeconfig, cluster)
     pinned = env.__class__(**{**env.__dict__, "cluster": env.cluster.__class__(
-        context="sandbox", kubeconfig=kubeconfig, api_server=sandbox.url, ca_fingerprint="ab" * 32)})
+        context="sandbox", kubeconfig=kubeconfig, api_server=cluster.url, ca_fingerprint="ab" * 32)})
     with release.connect(pinned) as target, pytest.raises(GuardRefused, match="cluster CA"):
         production.guarded_deploy(target, prepare(target), io=YES)
 
@@ -94,8 +94,8 @@ def test_floating_tag_is_refused(prod: Any, tag: str) -> None:
     assert prod.helm.history("plate-web", namespace="plate-web") == []
 
 
-def test_no_tty_without_yes_refuses_and_never_hangs(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
-    prod_env(env_dir, kubeconfig, sandbox)
+def test_no_tty_without_yes_refuses_and_never_hangs(env_dir: Path, kubeconfig: Path, cluster: Any) -> None:
+    prod_env(env_dir, kubeconfig, cluster)
     out = invoke(["prod.deploy", "--env", "prodlike"], env_dir, timeout=60)
     assert out.returncode == 1
     assert "no terminal to ask" in out.stderr and "--yes" in out.stderr
@@ -136,6 +136,7 @@ def test_stale_lock_is_taken_over_and_released(prod: Any) -> None:
     assert lease_name(prod.env.name) not in remaining
 
 
+@pytest.mark.sandbox_only(reason="fault injection (never_ready pods)")
 def test_never_ready_upgrade_rolls_back_and_verifies(prod: Any, sandbox: Any) -> None:
     from kubesandbox import Fault
 
@@ -186,7 +187,7 @@ def test_backup_names_are_not_paths(prod: Any, name: str) -> None:
         backups.find(prod.env, prod.env.release("plate-web"), name)
 
 
-def test_unwritable_backup_folder_fails_before_any_change(env_dir: Path, kubeconfig: Path, sandbox: Any,
+def test_unwritable_backup_folder_fails_before_any_change(env_dir: Path, kubeconfig: Path, cluster: Any,
                                                           tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the backups folder should be")
@@ -199,6 +200,7 @@ def test_unwritable_backup_folder_fails_before_any_change(env_dir: Path, kubecon
         assert target.helm.history("plate-web", namespace="plate-web") == []
 
 
+@pytest.mark.sandbox_only(reason="fault injection (never_ready pods)")
 def test_ctrl_c_mid_upgrade_leaves_release_recoverable(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
     from kubesandbox import Fault
 
@@ -239,8 +241,8 @@ def test_ctrl_c_mid_upgrade_leaves_release_recoverable(env_dir: Path, kubeconfig
         assert wait_free(target.kube, env.name, timeout=1), "the interrupted run released its deploy lock"
 
 
-def test_cli_prod_status_backups_rollback(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
-    prod_env(env_dir, kubeconfig, sandbox)
+def test_cli_prod_status_backups_rollback(env_dir: Path, kubeconfig: Path, cluster: Any) -> None:
+    prod_env(env_dir, kubeconfig, cluster)
     first = invoke(["prod.deploy", "--env", "prodlike", "--yes"], env_dir)
     assert first.returncode == 0, first.stderr
     assert "plan for plate-web in prodlike" in first.stdout and "deployed, revision 1" in first.stdout

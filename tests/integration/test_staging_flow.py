@@ -66,6 +66,7 @@ def test_delete_is_idempotent(target: Any) -> None:
     assert target.helm.history("plate-web", namespace="plate-web") == []
 
 
+@pytest.mark.sandbox_only(reason="fault injection (never_ready pods)")
 def test_never_ready_pods_fail_with_pod_names(target: Any, sandbox: Any) -> None:
     from kubesandbox import Fault
 
@@ -134,6 +135,7 @@ def test_cli_deploy_status_diff_delete(env_dir: Path) -> None:
     assert empty.returncode == 0 and "not deployed" in empty.stdout
 
 
+@pytest.mark.sandbox_only(reason="fault injection (never_ready pods)")
 def test_cli_timeout_exits_nonzero_naming_stuck_pods(env_dir: Path, sandbox: Any) -> None:
     from kubesandbox import Fault
 

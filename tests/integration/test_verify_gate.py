@@ -25,12 +25,12 @@ def tls_secret(api_client: Any, name: str) -> None:
         string_data={"tls.crt": "cert", "tls.key": "key"}))
 
 
-def test_failing_verify_rolls_back_and_names_the_failed_check(env_dir: Path, kubeconfig: Path, sandbox: Any,
+def test_failing_verify_rolls_back_and_names_the_failed_check(env_dir: Path, kubeconfig: Path, cluster: Any,
                                                               api_client: Any, monkeypatch: pytest.MonkeyPatch,
                                                               ) -> None:
     reports = env_dir.parent / "reports"  # the gate's JUnit XML and log, outside the repository
     monkeypatch.setenv(runner.REPORTS_ENV, str(reports))
-    env = prod_env(env_dir, kubeconfig, sandbox)
+    env = prod_env(env_dir, kubeconfig, cluster)
     first = invoke(["prod.deploy", "--env", "prodlike", "--yes", "--verify"], env_dir)
     # no TLS secret yet, and nothing to roll back to: the first deploy fails the gate and stays failed
     assert first.returncode == 1 and "TLS secret plate-web-tls not found" in first.stderr, first.stderr

@@ -94,6 +94,7 @@ def test_missing_tls_secret_fails_the_ingress_check_and_invoke_exits_3(venv_env:
     assert (tmp_path / "reports" / "verify-vtest.xml").is_file()
 
 
+@pytest.mark.sandbox_only(reason="fault injection (never_ready pods)")
 def test_never_ready_workload_fails_with_the_reason(venv_env: Path, tmp_path: Path, sandbox: Any,
                                                     api_client: Any) -> None:
     sandbox.faults.add(Fault(kind="never_ready", namespace=NS, name_prefix="plate-web"))
@@ -109,6 +110,7 @@ def test_never_ready_workload_fails_with_the_reason(venv_env: Path, tmp_path: Pa
                                               "none ready")
 
 
+@pytest.mark.sandbox_only(reason="fault injection (crash-looping pod)")
 def test_crash_looping_pod_is_named(venv_env: Path, tmp_path: Path, sandbox: Any) -> None:
     sandbox.faults.add(Fault(kind="crash_loop", namespace=NS, label_selector="app.kubernetes.io/name=plate-web"))
     deploy(venv_env, wait=False)
@@ -117,6 +119,7 @@ def test_crash_looping_pod_is_named(venv_env: Path, tmp_path: Path, sandbox: Any
     assert w.result == "failed" and "crash-looping pods: plate-web-" in w.reason, w.reason
 
 
+@pytest.mark.sandbox_only(reason="switches off the sandbox's endpoints controller")
 def test_service_without_endpoints_fails(venv_env: Path, tmp_path: Path, sandbox: Any) -> None:
     sandbox.controllers.disable("endpoints")
     deploy(venv_env)
