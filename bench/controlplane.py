@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from controlplane import ControlPlane, binary_dir  # noqa: E402
-from controlplane.build import BUILD_LOG, missing  # noqa: E402
+from controlplane.build import BUILD_LOG, binary_dir, missing  # noqa: E402
+from controlplane.launcher import ControlPlane  # noqa: E402
 
 
 def cold_build() -> None:

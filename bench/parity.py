@@ -10,7 +10,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from controlplane import ControlPlane, ensure_built
+from controlplane.build import ensure_built
+from controlplane.launcher import ControlPlane
 from tests.parity.engine import compare, table
 from tests.parity.probes import PROBES
 from tests.parity.test_parity import run_both

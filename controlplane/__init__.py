@@ -1,6 +1,5 @@
-"""A real Kubernetes control plane for tests and benchmarks, built here from Go modules (see README)."""
+"""A real Kubernetes control plane for tests and benchmarks, built here from Go modules (see README).
 
-from controlplane.build import BuildError, binary_dir, ensure_built
-from controlplane.launcher import ControlPlane, ControlPlaneError
-
-__all__ = ["BuildError", "ControlPlane", "ControlPlaneError", "binary_dir", "ensure_built"]
+``controlplane.build`` builds and caches the binaries (``python -m controlplane.build``); ``controlplane.launcher``
+starts them (``ControlPlane``). Nothing is imported here, so ``python -m controlplane.build`` runs cleanly.
+"""

@@ -319,15 +319,21 @@ class ControlPlane:
         "/apis/networking.k8s.io/v1/ingressclasses",
         "/api/v1/persistentvolumes",
     )
-    NAMESPACED_IN_DEFAULT = ("configmaps", "secrets", "services", "serviceaccounts")
+    # namespaced objects a test may leave in namespaces that outlive it (the deploy lock's Lease is in kube-system)
+    NAMESPACED_KEPT = (
+        *(f"/api/v1/namespaces/{ns}/{kind}" for ns in ("default", "kube-system")
+          for kind in ("configmaps", "secrets", "services", "serviceaccounts")),
+        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases",
+        "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+    )
 
     def snapshot(self) -> dict[str, set[str]]:
         """Names of the namespaces and cluster-scoped objects that exist now (what :meth:`reset` keeps)."""
         snap: dict[str, set[str]] = {"/api/v1/namespaces": self._names("/api/v1/namespaces")}
         for path in self.CLUSTER_SCOPED:
             snap[path] = self._names(path)
-        for kind in self.NAMESPACED_IN_DEFAULT:
-            snap[f"/api/v1/namespaces/default/{kind}"] = self._names(f"/api/v1/namespaces/default/{kind}")
+        for path in self.NAMESPACED_KEPT:
+            snap[path] = self._names(path)
         return snap
 
     def _names(self, path: str) -> set[str]:
