@@ -80,6 +80,7 @@ class ControlPlane:
     start_timeout: float = 90.0
     components: list[Component] = field(default_factory=list)
     port: int = 0
+    etcd_url: str = ""
     started_seconds: float = 0.0
     _tmp: tempfile.TemporaryDirectory[str] | None = None
     _ssl: ssl.SSLContext | None = None
@@ -139,6 +140,7 @@ class ControlPlane:
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
                 f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
+                "--cidr=10.244.0.0/16",  # pod IPs; kwok's default /24 runs out over a long test session
                 "--node-ip=127.0.0.1", "--node-name=localhost", f"--node-port={kwok_port}",
                 f"--server-address=127.0.0.1:{kwok_port}", "--node-lease-duration-seconds=40",
             ], state / "kwok.log"))

@@ -248,7 +248,7 @@ PROBES: list[Probe] = [
     # --- watch -------------------------------------------------------------------------------------------------
     Probe("cm-watch-from-0", "GET", f"{NS}/configmaps?watch=1&resourceVersion=0&timeoutSeconds=1&"
           "labelSelector=app%3Dx", compare=("events",)),
-    Probe("cm-watch-too-old", "GET", f"{NS}/configmaps?watch=1&resourceVersion=1&timeoutSeconds=1",
+    Probe("cm-watch-from-rv-1", "GET", f"{NS}/configmaps?watch=1&resourceVersion=1&timeoutSeconds=1",
           compare=("events",)),
     Probe("cm-watch-one-object", "GET", f"{NS}/configmaps?watch=1&resourceVersion=0&timeoutSeconds=1&"
           "fieldSelector=metadata.name%3Dcm1", compare=("events",)),
@@ -394,7 +394,7 @@ PROBES: list[Probe] = [
     Probe("deploy-json-patch-replicas", "PATCH", f"{APPS}/deployments/d1",
           [{"op": "replace", "path": "/spec/replicas", "value": 3}], JSONPATCH, ("/spec/replicas",)),
     Probe("deploy-status-ignored-on-main", "PATCH", f"{APPS}/deployments/d1", {"status": {"replicas": 99}},
-          MERGE, ("/status/replicas",)),
+          MERGE, ("/metadata/generation", "/spec/replicas")),
     Probe("deploy-apply-create", "PATCH", f"{APPS}/deployments/d20?fieldManager=alice", deploy("d20"), APPLY,
           ("kind", "/spec/replicas", "managers")),
     Probe("deploy-apply-conflict", "PATCH", f"{APPS}/deployments/d20?fieldManager=bob",
