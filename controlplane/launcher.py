@@ -145,6 +145,7 @@ class ControlPlane:
                 f"--server-address=127.0.0.1:{kwok_port}", "--node-lease-duration-seconds=40",
             ], state / "kwok.log"))
             self._register_nodes()
+            self._wait_for("kube-controller-manager", "/api/v1/namespaces/default/serviceaccounts/default")
         except BaseException:
             self.stop()
             raise
@@ -233,6 +234,19 @@ class ControlPlane:
             time.sleep(0.2)
         kwok = next(c for c in self.components if c.name == "kwok")
         raise ControlPlaneError(f"kwok did not make the fake nodes Ready: {log_tail(kwok.log)} (log: {kwok.log})")
+
+    def _wait_for(self, component: str, path: str) -> None:
+        """Wait until ``path`` exists (what ``component`` creates once it runs): pods need the default
+        ServiceAccount of their namespace, so a cluster without it is not ready for a test."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            for comp in self.components:
+                comp.check_alive()
+            if self.request("GET", path)[0] == 200:
+                return
+            time.sleep(0.2)
+        comp = next(c for c in self.components if c.name == component)
+        raise ControlPlaneError(f"{component} did not create {path}: {log_tail(comp.log)} (log: {comp.log})")
 
     def stop(self) -> None:
         """SIGTERM every component (reverse order), SIGKILL what is left after 5 s; remove a temporary state dir."""
@@ -329,6 +343,9 @@ class ControlPlane:
         "/apis/coordination.k8s.io/v1/namespaces/default/leases",
     )
 
+    # what kube-controller-manager puts in every namespace (and puts back when deleted)
+    EVERY_NAMESPACE_HAS = frozenset({"kube-root-ca.crt", "default"})
+
     def snapshot(self) -> dict[str, set[str]]:
         """Names of the namespaces and cluster-scoped objects that exist now (what :meth:`reset` keeps)."""
         snap: dict[str, set[str]] = {"/api/v1/namespaces": self._names("/api/v1/namespaces")}
@@ -345,20 +362,22 @@ class ControlPlane:
         return {item["metadata"]["name"] for item in body.get("items", [])}
 
     def reset(self, snap: dict[str, set[str]], timeout: float = 60) -> None:
-        """Delete what was created since ``snap`` and wait until the namespaces are gone (a namespace still
-        Terminating refuses the next test's objects)."""
-        created: dict[str, set[str]] = {path: self._names(path) - keep for path, keep in snap.items()}
+        """Delete what was created since ``snap`` and wait until it is gone: a namespace still Terminating refuses
+        the next test's objects, a CustomResourceDefinition being deleted refuses to be created again."""
+        created: dict[str, set[str]] = {path: self._names(path) - keep - self.EVERY_NAMESPACE_HAS
+                                        for path, keep in snap.items()}
         for path, names in created.items():
             for name in names:
                 self.request("DELETE", f"{path}/{name}", {"propagationPolicy": "Background"})
         deadline = time.monotonic() + timeout
-        namespaces = created.get("/api/v1/namespaces", set())
-        while namespaces and time.monotonic() < deadline:
-            namespaces &= self._names("/api/v1/namespaces")
-            if namespaces:
+        left = {path: names for path, names in created.items() if names}
+        while left and time.monotonic() < deadline:
+            left = {path: names & self._names(path) for path, names in left.items()}
+            left = {path: names for path, names in left.items() if names}
+            if left:
                 time.sleep(0.2)
-        if namespaces:
-            raise ControlPlaneError(f"namespaces still terminating after {timeout:.0f} s: {sorted(namespaces)}")
+        if left:
+            raise ControlPlaneError(f"still being deleted after {timeout:.0f} s: {left}")
 
 
 def main() -> int:
