@@ -106,7 +106,7 @@ def test_a_hook_past_its_timeout_is_stopped(env_dir: Path, kubeconfig: Path) -> 
 
 
 def test_a_failing_post_hook_rolls_production_back_and_on_failure_runs(env_dir: Path, kubeconfig: Path,
-                                                                       root: Path, sandbox: Any) -> None:
+                                                                       root: Path) -> None:
     guards = {"confirm": True, "lock": True, "health_timeout": 30, "rollback_timeout": 30,
               "forbid_latest_tag": True}
     backup = {"enabled": True, "dir": str(root / "backups"), "keep": 5}

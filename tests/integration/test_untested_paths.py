@@ -167,6 +167,7 @@ def test_libraries_serve_serves_the_standins_until_ctrl_c(tmp_path: Path) -> Non
 # --- stg.delete --namespace ----------------------------------------------------------------------------------
 
 
+@pytest.mark.sandbox_only(reason="reads the sandbox's store directly")
 def test_stg_delete_with_namespace_removes_release_and_namespace(tmp_path: Path, kubeconfig: Path,
                                                                  sandbox: Any) -> None:
     envs = tmp_path / "environments"
@@ -192,7 +193,7 @@ def test_stg_delete_with_namespace_removes_release_and_namespace(tmp_path: Path,
 # --- backup retention -----------------------------------------------------------------------------------------
 
 
-def test_backups_are_pruned_to_backup_keep(tmp_path: Path, kubeconfig: Path, sandbox: Any) -> None:
+def test_backups_are_pruned_to_backup_keep(tmp_path: Path, kubeconfig: Path, cluster: Any) -> None:
     envs, backups = tmp_path / "environments", tmp_path / "backups"
     write_env(envs, "keep2", kubeconfig, guards={"confirm": True, "lock": True, "forbid_latest_tag": True,
                                                  "health_timeout": 20, "rollback_timeout": 20},
@@ -212,6 +213,7 @@ def test_backups_are_pruned_to_backup_keep(tmp_path: Path, kubeconfig: Path, san
 # --- a release stuck in pending-*: refused, then --recover ------------------------------------------------------
 
 
+@pytest.mark.sandbox_only(reason="fault injection (never_ready pods)")
 def test_stuck_release_is_refused_then_recovered(tmp_path: Path, kubeconfig: Path, sandbox: Any) -> None:
     envs = tmp_path / "environments"
     write_env(envs, "stuck", kubeconfig, guards={"confirm": True, "lock": True, "health_timeout": 30,

@@ -161,6 +161,7 @@ def test_unknown_user_group_and_bad_marker_are_refused(suite: Path, venv_env: Pa
         res.stderr
 
 
+@pytest.mark.sandbox_only(reason="switches off the sandbox's endpoints controller")
 def test_example_fails_when_the_service_has_no_endpoints(suite: Path, venv_env: Path, tmp_path: Path,
                                                          sandbox: Any) -> None:
     sandbox.controllers.disable("endpoints")
@@ -171,8 +172,8 @@ def test_example_fails_when_the_service_has_no_endpoints(suite: Path, venv_env: 
 
 
 def test_gate_runs_the_environments_groups_and_names_the_failed_user_test(suite: Path, env_dir: Path,
-                                                                          kubeconfig: Path, sandbox: Any) -> None:
-    prod_env(env_dir, kubeconfig, sandbox)
+                                                                          kubeconfig: Path, cluster: Any) -> None:
+    prod_env(env_dir, kubeconfig, cluster)
     path = env_dir / "prodlike.yaml"
     doc = yaml.safe_load(path.read_text())
     doc["verify"] = {"gate": ["releases", "team"]}
@@ -215,6 +216,7 @@ def k8s(kubeconfig: Path) -> Any:
         yield K8s(kube, namespace=NS)
 
 
+@pytest.mark.sandbox_only(reason="switches off the sandbox's endpoints controller")
 def test_k8s_helpers_read_live_objects(venv_env: Path, k8s: K8s, api_client: Any, sandbox: Any) -> None:
     from kubernetes import client
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from prjdevops.sandbox import Sandbox
+from kubesandbox import Sandbox
 from tests.parity.conftest import TABLE
 from tests.parity.engine import Endpoint, compare, run, table
 from tests.parity.probes import PROBES
