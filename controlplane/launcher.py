@@ -361,23 +361,31 @@ class ControlPlane:
             return set()
         return {item["metadata"]["name"] for item in body.get("items", [])}
 
-    def reset(self, snap: dict[str, set[str]], timeout: float = 60) -> None:
+    def reset(self, snap: dict[str, set[str]], timeout: float = 90) -> None:
         """Delete what was created since ``snap`` and wait until it is gone: a namespace still Terminating refuses
-        the next test's objects, a CustomResourceDefinition being deleted refuses to be created again."""
-        created: dict[str, set[str]] = {path: self._names(path) - keep - self.EVERY_NAMESPACE_HAS
-                                        for path, keep in snap.items()}
-        for path, names in created.items():
-            for name in names:
-                self.request("DELETE", f"{path}/{name}", {"propagationPolicy": "Background"})
-        deadline = time.monotonic() + timeout
-        left = {path: names for path, names in created.items() if names}
-        while left and time.monotonic() < deadline:
-            left = {path: names & self._names(path) for path, names in left.items()}
-            left = {path: names for path, names in left.items() if names}
+        the next test's objects, a CustomResourceDefinition being deleted refuses to be created again. Namespaces
+        go first: the namespace controller walks every served resource, and a CRD vanishing under it makes it
+        back off and retry (a namespace then stays Terminating for a long time)."""
+        paths = list(snap)
+        namespaced = [p for p in paths if p == "/api/v1/namespaces" or "/namespaces/" in p]
+        for phase in (namespaced, [p for p in paths if p not in namespaced]):
+            created = {path: self._names(path) - snap[path] - self.EVERY_NAMESPACE_HAS for path in phase}
+            for path, names in created.items():
+                for name in names:
+                    self.request("DELETE", f"{path}/{name}", {"propagationPolicy": "Background"})
+            for ns in created.get("/api/v1/namespaces", set()):
+                # no kubelet here to end pods gracefully: the namespace controller would wait out each pod's
+                # grace period (30 s by default) before the namespace goes; end them now, as a kubelet would
+                self.request("DELETE", f"/api/v1/namespaces/{ns}/pods", {"gracePeriodSeconds": 0})
+            deadline = time.monotonic() + timeout
+            left = {path: names for path, names in created.items() if names}
+            while left and time.monotonic() < deadline:
+                left = {path: names & self._names(path) for path, names in left.items()}
+                left = {path: names for path, names in left.items() if names}
+                if left:
+                    time.sleep(0.2)
             if left:
-                time.sleep(0.2)
-        if left:
-            raise ControlPlaneError(f"still being deleted after {timeout:.0f} s: {left}")
+                raise ControlPlaneError(f"still being deleted after {timeout:.0f} s: {left}")
 
 
 def main() -> int:
