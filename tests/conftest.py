@@ -100,7 +100,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # a test reaching into the sandbox must say why it cannot run on a real cluster
         raise pytest.UsageError(f"{metafunc.definition.nodeid} uses the `sandbox` fixture: mark it "
                                 "@pytest.mark.sandbox_only(reason=...) or use `cluster`")
-    metafunc.parametrize("cluster", backends, indirect=True)
+    known = metafunc.definition.get_closest_marker("real_xfail")
+    params = [pytest.param(b, marks=pytest.mark.xfail(strict=known.kwargs.get("strict", True),
+                                                      reason=f"real backend: {known.kwargs['reason']}"))
+              if b == "real" and known is not None else b for b in backends]
+    metafunc.parametrize("cluster", params, indirect=True)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ def addons(api_client: Any) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.sandbox_only(reason="needs LoadBalancer IPs: the sandbox plays MetalLB's controller; the real "
+                                 "control plane has no address pool or LB controller")
 def test_addon_groups_check_what_the_cluster_has(addons: None, tmp_path: Path, kubeconfig: Path) -> None:
     env_dir = tmp_path / "environments"
     write_env(env_dir, "addons", kubeconfig)
