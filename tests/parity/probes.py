@@ -661,6 +661,12 @@ PROBES: list[Probe] = [
     # --- namespace deletion --------------------------------------------------------------------------------------
     Probe("crd-delete", "DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{GROUP}",
           compare=("kind", "present:/metadata/deletionTimestamp")),
+    # a finalizer holds the namespace in Terminating, so the next probe meets it there on both backends
+    Probe("cm-held-by-finalizer", "POST", f"{NS}/configmaps",
+          {**cm("held"), "metadata": {"name": "held", "finalizers": ["parity.prjdevops.test/hold"]}},
+          compare=("kind", "/metadata/finalizers")),
     Probe("ns-delete", "DELETE", "/api/v1/namespaces/{ns}", compare=("kind", "/status/phase")),
     Probe("ns-create-in-terminating", "POST", f"{NS}/configmaps", cm("late"), compare=("reason",)),
+    Probe("cm-finalizer-released", "PATCH", f"{NS}/configmaps/held", {"metadata": {"finalizers": None}}, MERGE,
+          ("present:/metadata/finalizers",)),
 ]
