@@ -8,7 +8,7 @@ from invoke import Collection, Context, Exit, task
 
 from tasks import colour
 from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, interaction, say, settings
-from tasks.stg import DEPLOY_HELP, show_diff, show_hooks, show_status
+from tasks.stg import DEPLOY_HELP, show_diff, show_hooks, show_plan, show_status
 
 
 @task(help={"env": "environment (default: production)", "json": "machine-readable output"})
@@ -40,21 +40,20 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
     """Guarded deploy: cluster check, plan, confirmation, lock, backup, health gate, verified auto-rollback."""
     from pathlib import Path
 
-    from prjdevops.ops import production, release
+    from prjdevops.ops import production
     from prjdevops.ops.session import open_release
 
     target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in as_list(values)],
                                 sets=as_list(set), report=say)
     with target:
         if dry_run:
+            from prjdevops.ops.plan import plan_release
+
             production.preflight(target, prep)
-            diffs = release.diff(target, prep)
-            say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
-            for d in diffs:
-                say(colour.diff(d.diff))
             hooks = production.deploy_hooks(target.env, prep.release, gate=verify,
                                             backup=target.env.backup.enabled and not skip_backup)
             show_hooks([h for event in hooks.values() for h in event])
+            show_plan(plan_release(target, prep), target.env.name, dry_run=True)
             return
         from prjdevops.verify.runner import gate
 

@@ -16,7 +16,8 @@ DEPLOY_HELP = {
     "values": "extra values file layered last (repeatable)",
     "timeout": "seconds to wait for the rollout (default: the release's timeout)",
     "no_wait": "return once Helm applied the change, without waiting for readiness",
-    "dry_run": "render and diff against what is live; change nothing",
+    "dry_run": "the plan: Helm's server-side dry run diffed against the live release; change nothing (exit 0 = no "
+               "change, 2 = changes)",
     "yes": "confirm without the typed prompt where the environment asks for one",
     "wait_lock": WAIT_LOCK_HELP,
 }
@@ -27,23 +28,27 @@ def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: in
     from pathlib import Path
 
     from prjdevops.ops import release as ops
+    from prjdevops.ops.plan import plan_release
     from prjdevops.ops.session import open_release
 
     target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
     with target:
+        plan = plan_release(target, prep)
         if dry_run:
-            diffs = ops.diff(target, prep)
-            say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
-            for d in diffs:
-                say(colour.diff(d.diff))
             from prjdevops.hooks import ordered
 
             env_, rel = target.env, prep.release
             show_hooks([h for e in ("prepare", "pre-deploy", "post-deploy", "on-failure")
                         for h in ordered(e, env_.hooks, rel.hooks, builtins=[] if no_wait else ["health"])])
+            show_plan(plan, target.env.name, dry_run=True)
+            return
+        if not plan.changes:
+            # nothing differs and Helm says deployed: no new revision, no hook runs
+            say(f"no changes: {APP} in {target.env.name} is revision {plan.live.revision if plan.live else 0}, "
+                "deployed; nothing to do")
             return
         result = ops.guarded_deploy(target, prep, io=interaction(yes, wait_lock), wait=not no_wait,
-                                    timeout=timeout or None, report=say)
+                                    timeout=timeout or None, report=say, plan=plan)
         for line in result.summary():
             say(line)
 
@@ -56,6 +61,25 @@ def show_hooks(hooks: list[Any]) -> None:
         say("hooks a deploy runs (a dry run runs none):")
         for line in plan_lines(hooks):
             say(line)
+
+
+def show_plan(plan: Any, env: str, *, dry_run: bool) -> None:
+    """A release's plan as diff and dry run print it; exit 0 = no change, 2 = changes, 1 = refused by the API
+    server's dry run."""
+    if not plan.changes:
+        say(f"no changes: {plan.name} in {env} matches the repository (revision "
+            f"{plan.live.revision if plan.live else 0}, deployed)")
+        return
+    for line in plan.lines():
+        say(line)
+    for d in plan.diffs:
+        say(colour.diff(d.diff))
+    if dry_run:
+        say(f"dry run: {plan.summary()}; nothing applied")
+    if plan.rejected:
+        raise Exit(f"error: the API server's dry run refused {plan.name}: {plan.validation[len('failed: '):]}",
+                   code=1)
+    raise Exit(code=2)
 
 
 def show_status(c: Context, env: str, as_json: bool, *, production: bool = False) -> None:
@@ -109,21 +133,13 @@ def show_status(c: Context, env: str, as_json: bool, *, production: bool = False
 def show_diff(c: Context, env: str, set: list[str], values: list[str]) -> None:
     from pathlib import Path
 
-    from prjdevops.ops import release as ops
+    from prjdevops.ops.plan import plan_release
     from prjdevops.ops.session import open_release
 
     target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
     with target:
-        diffs = ops.diff(target, prep)
-    if not diffs:
-        say(f"no changes: {APP} in {env} matches the repository")
-        return
-    say(f"{len(diffs)} object(s) would change:")
-    for line in ops.diff_summary(diffs):
-        say(line)
-    for d in diffs:
-        say(colour.diff(d.diff))
-    raise Exit(code=2)
+        plan = plan_release(target, prep)
+    show_plan(plan, target.env.name, dry_run=False)
 
 
 def _delete(c: Context, env: str, namespace: bool, yes: bool, wait_lock: int) -> None:

@@ -412,12 +412,15 @@ class HelmClient:
                         namespace: str | None = None, wait: str | None = "watcher", timeout: int = 300,
                         create_namespace: bool = True, description: str | None = None,
                         dry_run: str | None = None, chart_version: str | None = None,
-                        repo_url: str | None = None, cancel: Any = None) -> ReleaseInfo:
-        """``helm upgrade --install``: install when absent, upgrade otherwise (never both)."""
+                        repo_url: str | None = None, cancel: Any = None,
+                        exists: bool | None = None) -> ReleaseInfo:
+        """``helm upgrade --install``: install when absent, upgrade otherwise (never both). ``exists``: the caller
+        read the release already (its plan), so Helm's history is not read again to choose."""
         ns = namespace or self.namespace
         if wait is not None and wait not in WAIT_MODES:
             raise ConfigError(f"unknown wait mode {wait!r}; use one of {', '.join(WAIT_MODES)}")
-        exists = bool(self.history(release, namespace=ns))
+        if exists is None:
+            exists = bool(self.history(release, namespace=ns))
         action = "upgrade" if exists else "install"
         common: dict[str, Any] = dict(namespace=ns, timeout=timeout, wait=wait, dry_run=dry_run,
                                       description=description, chart_repo_url=repo_url,
