@@ -234,3 +234,62 @@ class Redactor:
         if isinstance(data, str):
             return self.text(data)
         return data
+
+
+# --- keys the chart does not know (typos) ---------------------------------------------------------------------
+
+
+def _schema_allows(schema: Mapping[str, Any] | None, key: str) -> tuple[bool, Mapping[str, Any] | None]:
+    """(allowed, the key's sub-schema) at one level of a JSON schema; ``None`` schema: no opinion."""
+    if not isinstance(schema, Mapping):
+        return False, None
+    props = schema.get("properties")
+    if isinstance(props, Mapping) and key in props:
+        sub = props[key]
+        return True, sub if isinstance(sub, Mapping) else None
+    if schema.get("patternProperties"):
+        for pattern, sub in schema["patternProperties"].items():
+            if re.search(pattern, key):
+                return True, sub if isinstance(sub, Mapping) else None
+    extra = schema.get("additionalProperties")
+    if extra is True or isinstance(extra, Mapping):
+        return True, extra if isinstance(extra, Mapping) else None
+    return False, None
+
+
+def unknown_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], schema: Mapping[str, Any] | None,
+                 prefix: str = "") -> list[tuple[str, str]]:
+    """Keys of ``values`` the chart neither has in its values.yaml (``defaults``, subcharts' included) nor allows
+    in its values.schema.json: ``[(dotted key, nearest known key or "")]``. Beneath a default that is not a
+    mapping with keys (``annotations: {}``, ``resources: {}``, a list, null) anything goes, as in the chart."""
+    import difflib
+
+    out: list[tuple[str, str]] = []
+    for key, value in values.items():
+        key = str(key)
+        path = f"{prefix}.{key}" if prefix else key
+        if key == "global" and not prefix:
+            continue  # Helm's shared values: every chart may read them
+        in_defaults = key in defaults
+        allowed, sub_schema = _schema_allows(schema, key)
+        if not in_defaults and not allowed:
+            known = [str(k) for k in defaults] + [str(k) for k in ((schema or {}).get("properties") or {})]
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            out.append((path, f"{prefix}.{near[0]}" if near and prefix else near[0] if near else ""))
+            continue
+        sub_defaults = defaults.get(key) if in_defaults else None
+        if isinstance(value, Mapping) and isinstance(sub_defaults, Mapping) and sub_defaults:
+            out.extend(unknown_keys(value, sub_defaults, sub_schema, path))
+        elif isinstance(value, Mapping) and not in_defaults and sub_schema is not None \
+                and sub_schema.get("additionalProperties") is False:
+            out.extend(unknown_keys(value, {}, sub_schema, path))  # a schema-only mapping that lists its keys
+    return out
+
+
+def unknown_values_message(release: str, layered: LayeredValues, found: list[tuple[str, str]]) -> str:
+    parts = []
+    for key, near in found:
+        hint = f": did you mean {near}?" if near else ""
+        parts.append(f"{key} (set in {layered.source_of(key)}){hint}")
+    return (f"release {release!r}: the chart has no value " + "; ".join(parts)
+            + " (nothing was changed; --allow-unknown-values passes such keys on)")

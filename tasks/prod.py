@@ -19,11 +19,13 @@ def prod_status(c: Context, env: str = "production", json: bool = False) -> None
 
 
 @task(help={"env": "environment (default: production)", "set": "override a value, key=value (repeatable)",
-            "values": "extra values file (repeatable)"}, iterable=["set", "values"])
+            "values": "extra values file (repeatable)", "allow_unknown_values": DEPLOY_HELP["allow_unknown_values"]},
+      iterable=["set", "values"])
 @errors
-def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any = None) -> None:
+def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any = None,
+              allow_unknown_values: bool = False) -> None:
     """What a production upgrade would change, per object; exit 0 = nothing, 2 = changes."""
-    show_diff(c, env, as_list(set), as_list(values))
+    show_diff(c, env, as_list(set), as_list(values), allow_unknown_values)
 
 
 @task(help={**{k: v for k, v in DEPLOY_HELP.items() if k != "no_wait"}, "env": "environment (default: production)",
@@ -36,7 +38,7 @@ def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any 
 @errors
 def prod_deploy(c: Context, env: str = "production", set: Any = None, values: Any = None, timeout: int = 0,
                 yes: bool = False, recover: bool = False, dry_run: bool = False, verify: bool = False,
-                wait_lock: int = 0, skip_backup: bool = False) -> None:
+                wait_lock: int = 0, skip_backup: bool = False, allow_unknown_values: bool = False) -> None:
     """Guarded deploy: cluster check, plan, confirmation, lock, backup, health gate, verified auto-rollback."""
     from pathlib import Path
 
@@ -44,7 +46,7 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
     from prjdevops.ops.session import open_release
 
     target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in as_list(values)],
-                                sets=as_list(set), report=say)
+                                sets=as_list(set), report=say, allow_unknown=allow_unknown_values)
     with target:
         if dry_run:
             from prjdevops.ops.plan import plan_release

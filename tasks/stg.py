@@ -16,6 +16,8 @@ DEPLOY_HELP = {
     "values": "extra values file layered last (repeatable)",
     "timeout": "seconds to wait for the rollout (default: the release's timeout)",
     "no_wait": "return once Helm applied the change, without waiting for readiness",
+    "allow_unknown_values": "pass on values keys the chart neither has in values.yaml nor allows in its schema "
+                            "(refused by default as likely typos)",
     "dry_run": "the plan: Helm's server-side dry run diffed against the live release; change nothing (exit 0 = no "
                "change, 2 = changes)",
     "yes": "confirm without the typed prompt where the environment asks for one",
@@ -24,14 +26,15 @@ DEPLOY_HELP = {
 
 
 def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: int, no_wait: bool,
-            dry_run: bool, yes: bool, wait_lock: int) -> None:
+            dry_run: bool, yes: bool, wait_lock: int, allow_unknown_values: bool = False) -> None:
     from pathlib import Path
 
     from prjdevops.ops import release as ops
     from prjdevops.ops.plan import plan_release
     from prjdevops.ops.session import open_release
 
-    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say,
+                                allow_unknown=allow_unknown_values)
     with target:
         plan = plan_release(target, prep)
         if dry_run:
@@ -130,13 +133,14 @@ def show_status(c: Context, env: str, as_json: bool, *, production: bool = False
             say("no backups yet (they are taken before every production change; invoke prod.backup takes one now)")
 
 
-def show_diff(c: Context, env: str, set: list[str], values: list[str]) -> None:
+def show_diff(c: Context, env: str, set: list[str], values: list[str], allow_unknown_values: bool = False) -> None:
     from pathlib import Path
 
     from prjdevops.ops.plan import plan_release
     from prjdevops.ops.session import open_release
 
-    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say,
+                                allow_unknown=allow_unknown_values)
     with target:
         plan = plan_release(target, prep)
     show_plan(plan, target.env.name, dry_run=False)
@@ -153,9 +157,10 @@ def _delete(c: Context, env: str, namespace: bool, yes: bool, wait_lock: int) ->
 @task(help=DEPLOY_HELP, iterable=["set", "values"])
 @errors
 def stg_deploy(c: Context, env: str = "staging", set: Any = None, values: Any = None, timeout: int = 0,
-               no_wait: bool = False, dry_run: bool = False, yes: bool = False, wait_lock: int = 0) -> None:
+               no_wait: bool = False, dry_run: bool = False, yes: bool = False, wait_lock: int = 0,
+               allow_unknown_values: bool = False) -> None:
     """Upgrade-or-install plate-web with staging values, wait for the rollout, print a summary."""
-    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run, yes, wait_lock)
+    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run, yes, wait_lock, allow_unknown_values)
 
 
 @task(help={"env": "environment (default: staging)", "json": "machine-readable output"})
@@ -166,11 +171,13 @@ def stg_status(c: Context, env: str = "staging", json: bool = False) -> None:
 
 
 @task(help={"env": "environment (default: staging)", "set": "override a value, key=value (repeatable)",
-            "values": "extra values file (repeatable)"}, iterable=["set", "values"])
+            "values": "extra values file (repeatable)", "allow_unknown_values": DEPLOY_HELP["allow_unknown_values"]},
+      iterable=["set", "values"])
 @errors
-def stg_diff(c: Context, env: str = "staging", set: Any = None, values: Any = None) -> None:
+def stg_diff(c: Context, env: str = "staging", set: Any = None, values: Any = None,
+             allow_unknown_values: bool = False) -> None:
     """What an upgrade would change, per object (secrets redacted); exit 0 = nothing, 2 = changes."""
-    show_diff(c, env, as_list(set), as_list(values))
+    show_diff(c, env, as_list(set), as_list(values), allow_unknown_values)
 
 
 @task(help={"env": "environment (default: staging)", "namespace": "also delete the release's namespace",

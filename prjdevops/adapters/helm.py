@@ -140,6 +140,19 @@ def load_chart_metadata(chart_dir: Path) -> dict[str, Any]:
     return _chart_attr(chart_dir, "metadata")
 
 
+def chart_value_keys(chart_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the chart's defaults with its subcharts' coalesced in, its values.schema.json or None): what keys a
+    user may set. One chart load."""
+    helm = _helm()
+    try:
+        with helm.Chart.load(chart_dir) as chart:
+            schema = chart.schema
+            merged: dict[str, Any] = chart.merge_values({})
+            return merged, schema if isinstance(schema, dict) else None
+    except helm.HelmError as e:
+        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+
 def chart_defaults(chart_dir: Path) -> dict[str, Any]:
     """The chart's own ``values.yaml`` as Helm reads it."""
     return _chart_attr(chart_dir, "values")

@@ -124,11 +124,12 @@ def fetch(release: Release, cache_dir: Path) -> tuple[Path, bool]:
                       release=release.name)
 
 
-def prepare(env: Environment, name: str, cache_dir: Path) -> Prepared:
+def prepare(env: Environment, name: str, cache_dir: Path, *, allow_unknown: bool = False) -> Prepared:
     """Layered values checked against the chart's schema, bound to a chart Helm can install offline."""
-    prep = rel_ops.prepare(env, name)
+    prep = rel_ops.prepare(env, name, allow_unknown=allow_unknown)
     chart, _ = fetch(prep.release, cache_dir)
     if not prep.release.local_chart:
+        rel_ops.check_known_keys(chart, name, prep.values, allow_unknown=allow_unknown)
         problems = schema_problems(chart, prep.values.values)
         if problems:
             lines = [f"{key} (set in {prep.values.source_of(key)}): {reason}" for key, reason in problems]
@@ -185,7 +186,7 @@ class Plan:
 
 
 def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None,
-         concurrency: int = 4) -> Plan:
+         concurrency: int = 4, allow_unknown: bool = False) -> Plan:
     """Pull and prepare every selected release, read Helm's state of each, then plan each against Helm's
     server-side dry run (in parallel). A release whose needs this same run installs is rendered offline and
     marked not validated: its CRDs are not served yet."""
@@ -193,7 +194,8 @@ def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None
     env = target.env
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        prepared = {name: pool.submit(prepare, env, name, cache) for name in selection.order}
+        prepared = {name: pool.submit(prepare, env, name, cache, allow_unknown=allow_unknown)
+                    for name in selection.order}
         errors = []
         preps: dict[str, Prepared] = {}
         for name, fut in prepared.items():
@@ -347,7 +349,8 @@ def _deploy_one(target: Target, prep: Prepared, report: Reporter, timeout: int |
 
 def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, continue_on_error: bool = False,
            cache_dir: Path | None = None, report: Reporter = _quiet, timeout: int | None = None,
-           on_outcome: Callable[[Outcome], None] | None = None, planned: Plan | None = None) -> Recap:
+           on_outcome: Callable[[Outcome], None] | None = None, planned: Plan | None = None,
+           allow_unknown: bool = False) -> Recap:
     """Deploy the selection in dependency order, at most ``concurrency`` releases at a time.
 
     A release starts once every release it needs is ``ok``/``changed`` (i.e. deployed and healthy). When one
@@ -381,7 +384,7 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
     if planned is not None:  # pulled, planned and CRD-checked by plan() already
         preps = {n: (planned.prepared[n], []) for n in selection.order if n not in outcomes}
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        pending = {n: pool.submit(_prepare_rendered, env, n, cache) for n in selection.order
+        pending = {n: pool.submit(_prepare_rendered, env, n, cache, allow_unknown) for n in selection.order
                    if n not in outcomes and n not in preps}
         for name, prep_future in pending.items():
             t0 = time.monotonic()
@@ -455,9 +458,10 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
     return _recap(selection, outcomes, started)
 
 
-def _prepare_rendered(env: Environment, name: str, cache: Path) -> tuple[Prepared, list[dict[str, Any]]]:
+def _prepare_rendered(env: Environment, name: str, cache: Path,
+                      allow_unknown: bool = False) -> tuple[Prepared, list[dict[str, Any]]]:
     """Pull, layer and render offline: a chart that cannot render fails here, before the cluster is touched."""
-    prep = prepare(env, name, cache)
+    prep = prepare(env, name, cache, allow_unknown=allow_unknown)
     return prep, parse_manifest(rel_ops.render_for(prep, prep.release.namespace), prep.release.namespace)
 
 

@@ -149,8 +149,12 @@ class PlatformPlan:
 
 def entry_from(plan: ReleasePlan, release: Release, *, step: int, needs: Sequence[str] = ()) -> PlanEntry:
     """A plan entry from the release's own plan (libraries and the application are planned the same way)."""
+    detail = plan.action.reason if plan.action.kind == UPGRADE else ""
+    moved = f"{plan.chart_from} -> {plan.chart_to}"
+    if detail.startswith(moved):  # the summary shows the move already
+        detail = detail[len(moved):].lstrip(", ")
     return PlanEntry(plan.name, plan.namespace, release.group, step, plan.chart_to, plan.action.kind,
-                     plan.chart_from, plan.action.reason if plan.action.kind == UPGRADE else "", tuple(needs),
+                     plan.chart_from, detail, tuple(needs),
                      tuple(plan.diffs), plan.digest, plan.validation, tuple(plan.hook_lines()), plan)
 
 
@@ -297,7 +301,7 @@ def applications(env: Environment) -> list[Release]:
 
 
 def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = None, concurrency: int = 4,
-               server_dry_run: bool = True) -> Planned:
+               server_dry_run: bool = True, allow_unknown: bool = False) -> Planned:
     """Plan every release in scope against the cluster (``ops.plan``: Helm's live state against Helm's
     server-side dry run); libraries first (by dependency group), then the application. A release whose needs this
     same run installs is rendered offline and marked not validated (its CRDs are not served yet).
@@ -314,7 +318,8 @@ def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = N
     if scope in ("all", "libraries"):
         if libs.library_releases(env):
             selection = libs.order(env)
-            lib_plan = libs.plan(target, selection, cache_dir=cache_dir, concurrency=concurrency)
+            lib_plan = libs.plan(target, selection, cache_dir=cache_dir, concurrency=concurrency,
+                                 allow_unknown=allow_unknown)
             for step, group in enumerate(selection.groups, 1):
                 for name in group:
                     entries.append(entry_from(lib_plan.releases[name], env.release(name), step=step,
@@ -340,7 +345,7 @@ def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = N
             raise ConfigError(f"environment {env.name!r} declares no application release")
         installing = {e.name: e.action == INSTALL for e in entries}
         for rel in apps:
-            prep = rel_ops.prepare(env, rel.name)
+            prep = rel_ops.prepare(env, rel.name, allow_unknown=allow_unknown)
             reasons = libs.offline_reasons({**installing, rel.name: False},
                                            {**{r.name: r.needs for r in env.releases}})
             p = planmod.plan_release(target, prep, offline_reason=reasons.get(rel.name, ""), with_history=True)

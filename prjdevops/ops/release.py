@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from prjdevops.adapters.helm import (
     HelmClient,
     ReleaseInfo,
+    chart_value_keys,
     new_cancel_token,
     render,
     schema_problems,
@@ -30,7 +31,7 @@ from prjdevops.health import READINESS, WORKLOAD_KINDS, pod_problem, pod_ready, 
 from prjdevops.manifests import ObjectDiff, key_text, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops.plan import LiveState, ReleasePlan
-from prjdevops.values import LayeredValues, Redactor, layer
+from prjdevops.values import LayeredValues, Redactor, layer, unknown_keys, unknown_values_message
 
 if TYPE_CHECKING:
     from prjdevops.ops.guarded import Interaction
@@ -151,8 +152,9 @@ class Prepared:
 
 
 def prepare(env: Environment, name: str, *, values_files: Sequence[Path] = (),
-            sets: Sequence[str] = ()) -> Prepared:
-    """Layer the release's values and check them against the chart's schema, naming the file and key."""
+            sets: Sequence[str] = (), allow_unknown: bool = False) -> Prepared:
+    """Layer the release's values and check them against the chart's schema, naming the file and key. A key the
+    chart neither has nor allows (a typo) is refused unless ``allow_unknown``."""
     release = env.release(name)
     for f in values_files:
         if not Path(f).exists():
@@ -171,11 +173,24 @@ def prepare(env: Environment, name: str, *, values_files: Sequence[Path] = (),
         raise ValuesError(f"release {name!r}: {key} (set in {layered.source_of(key)}): number out of the 64-bit "
                           "integer range")
     if release.local_chart:
+        check_known_keys(Path(release.chart), name, layered, allow_unknown=allow_unknown)
         problems = schema_problems(Path(release.chart), layered.values)
         if problems:
             lines = [f"{key} (set in {layered.source_of(key)}): {reason}" for key, reason in problems]
             raise ValuesError(redactor.text(f"release {name!r}: invalid values: " + "; ".join(lines)))
     return Prepared(release=release, values=layered, redactor=redactor)
+
+
+def check_known_keys(chart: Path, name: str, layered: LayeredValues, *, allow_unknown: bool = False) -> None:
+    """Refuse keys the chart neither has in values.yaml nor allows in values.schema.json (typos), naming the key,
+    the layer that set it and the nearest known key."""
+    if allow_unknown:
+        return
+    defaults, schema = chart_value_keys(chart)
+    found = unknown_keys(layered.values, defaults, schema)
+    if found:
+        raise ValuesError(layered.redactor().text(unknown_values_message(name, layered, found)),
+                          hint="fix the key, or pass --allow-unknown-values if the chart reads it anyway")
 
 
 def _out_of_range(value: Any, path: str = "") -> Iterable[str]:
