@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--releases", type=int, default=30)
     parser.add_argument("--installs", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="cProfile the plan")
+    parser.add_argument("--plan-only", action="store_true", help="measure the plan only (no install comparison)")
     parser.add_argument("--in-process", action="store_true",
                         help="overhead run against a sandbox in this process instead of its own")
     args = parser.parse_args()
@@ -144,10 +145,13 @@ def main() -> None:
         build_repository(standin_sources(), work / "repo")
         with ChartRepository(work / "repo") as repo:
             plan_s, validated = bench_plan(work, repo.url, args.releases, args.profile)
-            tool, bare = bench_overhead(work, repo.url, args.installs, in_process=args.in_process)
+            if not args.plan_only:
+                tool, bare = bench_overhead(work, repo.url, args.installs, in_process=args.in_process)
     print(f"plan of {args.releases} releases ({args.releases - 1} stand-in library releases + plate-web), empty "
           f"sandbox, {validated} validated by server-side dry run: {plan_s:.2f} s (target < 3 s) "
           f"{'OK' if plan_s < 3 else 'ABOVE TARGET'}")
+    if args.plan_only:
+        return
     ratio = tool / bare
     where = "sandbox in this process" if args.in_process else "sandbox in its own process"
     print(f"install of {args.installs} releases ({where}): tool (plan + deploy) {tool:.2f} s, bare Helm SDK loop "

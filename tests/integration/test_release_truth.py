@@ -206,7 +206,7 @@ def test_pending_release_is_recovered_and_redeployed(env_dir: Path, kubeconfig: 
 def test_automatic_rollback_skips_a_failed_revision(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
     """r1 deployed healthy, r2 failed (a deploy outside the guarded flow timed out): a failing guarded deploy
     rolls back to r1, the newest revision deployed healthy, never to the failed r2."""
-    env = prod_env(env_dir, kubeconfig, sandbox)
+    env = prod_env(env_dir, kubeconfig, sandbox, confirm=False)  # only a failed rollback target asks
     with release.connect(env) as target:
         production.guarded_deploy(target, prepare(target), io=YES)
         _never_ready(sandbox, "9.9.9")
@@ -222,10 +222,12 @@ def test_automatic_rollback_skips_a_failed_revision(env_dir: Path, kubeconfig: P
         history = target.helm.history("plate-web", namespace="plate-web")
         assert [h.status for h in history] == ["superseded", "failed", "failed", "deployed"]
         assert "plate-web:1.4.2" in target.helm.status("plate-web", namespace="plate-web").manifest
-    # prod.rollback without --revision picks by the same rule; a failed revision needs its own confirmation
+    # an explicit failed revision needs a confirmation even where the environment asks for none
     refused = invoke(["prod.rollback", "--env", "prodlike", "--revision", "3"], env_dir)
-    assert refused.returncode == 1 and "WHICH IS FAILED" in refused.stderr + refused.stdout
-    back = invoke(["prod.rollback", "--env", "prodlike", "--yes"], env_dir)
+    assert refused.returncode == 1 and "needs confirmation" in refused.stderr, refused.stdout + refused.stderr
+    assert "warning: revision 3 is failed" in refused.stdout
+    # prod.rollback without --revision picks by the same rule as the automatic rollback: r1, not a failed one
+    back = invoke(["prod.rollback", "--env", "prodlike"], env_dir)
     assert back.returncode == 0, back.stdout + back.stderr
     assert "to revision 1" in back.stdout and "now revision 5 (deployed)" in back.stdout
 

@@ -11,8 +11,8 @@ import pytest
 from prjdevops.errors import ConfigError
 from prjdevops.manifests import ObjectDiff
 from prjdevops.model import Release
-from prjdevops.ops.plan import Changes, LiveState, ReleasePlan, decide
 from prjdevops.ops import platform as pf
+from prjdevops.ops.plan import Changes, LiveState, ReleasePlan, decide
 
 DIFF = ObjectDiff(("Deployment", "web", "web"), "change", "--- live\n+++ new\n-replicas: 1\n+replicas: 2\n")
 
