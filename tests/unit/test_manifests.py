@@ -220,3 +220,16 @@ def test_a_document_that_is_not_yaml_is_one_project_error() -> None:
 
     with pytest.raises(DeployError, match="not valid YAML"):
         parse_manifest("kind: A\n---\nkind: [unclosed\n")
+
+
+def test_the_cert_manager_stand_in_renders_the_upstream_boundary_and_parses() -> None:
+    """Rendered by real Helm: `---# Permission to approve...` (upstream templates/rbac.yaml's shape) is read."""
+    from prjdevops.adapters.helm import render
+
+    chart = Path(__file__).resolve().parents[2] / "helm" / "standins" / "cert-manager"
+    rendered = render(chart, {"crds": {"enabled": True}}, release="cm", namespace="cert-manager")
+    rbac = rendered["cert-manager/templates/rbac.yaml"]
+    assert "\n---# Permission to approve CertificateRequests" in rbac
+    names = [o["metadata"]["name"] for o in parse_manifest(rbac)]
+    assert names == ["cm-controller-certificates", "cm-controller-approve:cert-manager-io",
+                     "cm-controller-approve:cert-manager-io"]

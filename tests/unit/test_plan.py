@@ -146,3 +146,23 @@ def test_a_verdict_counts_only_for_the_revision_it_was_written_for(tmp_path: Pat
     assert load_verdicts(env, rel, history) == {3: False, 4: True}
     # the same revision numbers after a reinstall (other timestamps): the old verdicts do not apply
     assert load_verdicts(env, rel, [info(3, "superseded", "2027-01-01T00:00:00Z")]) == {}
+
+
+# (id, not installed yet, needs, reasons)
+OFFLINE: list[tuple[str, dict[str, bool], dict[str, list[str]], dict[str, str]]] = [
+    ("all installed: every release validated by the server", {"cm": False, "issuer": False},
+     {"issuer": ["cm"]}, {}),
+    ("a need installed by this run", {"cm": True, "issuer": True}, {"issuer": ["cm"]},
+     {"issuer": "not validated: needs cm, installed by this run first"}),
+    ("transitive needs, counted", {"cm": True, "lb": True, "issuer": False, "jenkins": True},
+     {"issuer": ["cm"], "jenkins": ["issuer", "lb"]},
+     {"issuer": "not validated: needs cm, installed by this run first",
+      "jenkins": "not validated: needs cm (+1), installed by this run first"}),
+]
+
+
+@pytest.mark.parametrize(("installing", "needs", "want"), [o[1:] for o in OFFLINE], ids=[o[0] for o in OFFLINE])
+def test_offline_reasons(installing: dict[str, bool], needs: dict[str, list[str]], want: dict[str, str]) -> None:
+    from prjdevops.ops.libraries import offline_reasons
+
+    assert offline_reasons(installing, needs) == want
