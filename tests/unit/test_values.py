@@ -385,3 +385,13 @@ def test_unknown_key_message_names_key_layer_and_nearest() -> None:
     msg = unknown_values_message("plate-web", lv, [("replicaCont", "replicaCount")])
     assert msg.startswith("release 'plate-web': the chart has no value replicaCont (set in --set replicaCont): "
                           "did you mean replicaCount?")
+
+
+def test_unknown_keys_follow_schema_refs_to_free_form_maps() -> None:
+    from prjdevops.values import unknown_keys
+
+    schema = {"properties": {"config": {"$ref": "#/definitions/envMap"}},
+              "definitions": {"envMap": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    defaults = {"config": {"LOG_LEVEL": "info"}, "image": {"tag": ""}}
+    assert unknown_keys({"config": {"smtp_password": "x", "LOG_LEVEL": "debug"}}, defaults, schema) == []
+    assert unknown_keys({"image": {"tagg": "1"}}, defaults, schema) == [("image.tagg", "image.tag")]
