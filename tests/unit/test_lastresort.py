@@ -66,3 +66,16 @@ def test_project_errors_and_success_pass_through(tmp_path: Path) -> None:
     assert not (tmp_path / "logs").exists()
     ok = _run(tmp_path, "fine")
     assert ok.returncode == 0 and ok.stdout.strip() == "ok"
+
+
+def test_the_errors_decorator_of_every_task_uses_it(tmp_path: Path) -> None:
+    """Through tasks.common.errors, as every project task is wrapped."""
+    (tmp_path / "errors_tasks.py").write_text(
+        "from invoke import task\nfrom tasks.common import errors\n\n\n@task\n@errors\ndef boom(c):\n"
+        "    raise RuntimeError('unexpected ' + 'y' * 10)\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PRJDEVOPS_LOGS_DIR=str(tmp_path / "logs"))
+    proc = subprocess.run([sys.executable, "-m", "invoke", "-r", str(tmp_path), "-c", "errors_tasks", "boom"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("internal error: RuntimeError: unexpected yyyyyyyyyy (details in ")
+    assert len(list((tmp_path / "logs").glob("*.log"))) == 1
