@@ -97,17 +97,23 @@ def main() -> None:
             finally:
                 logger.removeHandler(log)
             assert out.action == "deployed", out
-    first_write = next((i for i, line in enumerate(log.lines) if line.split()[0] in WRITES), len(log.lines))
-    before = log.lines[:first_write]
+    # the deploy Lease is taken first (the guard), then the release is read and planned: count up to the first write
+    # that is not the Lease's (the release's own first write: Helm's Secret of the new revision)
+    first_any = next((i for i, line in enumerate(log.lines) if line.split()[0] in WRITES), len(log.lines))
+    first_write = next((i for i, line in enumerate(log.lines) if line.split()[0] in WRITES
+                        and "/leases" not in line), len(log.lines))
+    before = [line for line in log.lines[:first_write] if "/leases" not in line]
     helm_before = helm.calls[:helm.calls.index("upgrade/install (write)")]
     reads = [c for c in helm_before if c != "server dry run (render)"]
     renders = helm_before.count("server dry run (render)")
     print(f"guarded deploy of plate-web (prod-like guards, backup, Lease), one change: before the first write the "
           f"flow asked Helm for {len(reads)} read(s) ({', '.join(reads)}) and {renders} render(s) (server-side dry "
-          f"run); the first write was {log.lines[first_write] if first_write < len(log.lines) else '-'}")
-    print(f"HTTP requests the sandbox answered before that first write: {len(before)} (all reads: "
+          f"run)")
+    print(f"HTTP requests the sandbox answered before the release's first write ({log.lines[first_write].split()[:2]}"
+          f", the Lease's own requests left out): {len(before)} (all reads: "
           f"{all(line.split()[0] not in WRITES for line in before)}); Helm's own requests for those actions "
-          "(discovery, the release Secrets, lookups) included")
+          f"(discovery, the release Secrets, the dry run's reads of each object) included; the first write of all "
+          f"was {log.lines[first_any].split()[:2] if first_any < len(log.lines) else '-'}")
     by_path: dict[str, int] = {}
     for line in before:
         method, path = line.split()[:2]
