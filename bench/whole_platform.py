@@ -65,9 +65,10 @@ def write_env(folder: Path, name: str, kubeconfig: Path, repo_url: str, librarie
     return load_environment(name, folder)
 
 
-def bench_plan(work: Path, repo_url: str, releases: int, profile: bool) -> tuple[float, int]:
-    with Sandbox(port=0, pod_ready_delay=0.05) as sb:
-        env = write_env(work / "plan-envs", "plan", sb.write_kubeconfig(work / "kc-plan"), repo_url, releases - 1,
+def bench_plan(work: Path, repo_url: str, releases: int, profile: bool, *, in_process: bool = True
+               ) -> tuple[float, int]:
+    with cluster(work, "plan", in_process=in_process) as kubeconfig:
+        env = write_env(work / "plan-envs", "plan", kubeconfig, repo_url, releases - 1,
                         app=True, charts=CHARTS[:2])  # no CRD charts twice: CRDs have one owner per cluster
         with connect(env) as target:
             platform.build_plan(target, cache_dir=work / "cache")  # warm: pull every chart once, untimed
@@ -135,6 +136,9 @@ def main() -> None:
     parser.add_argument("--releases", type=int, default=30)
     parser.add_argument("--installs", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="cProfile the plan")
+    parser.add_argument("--plan-only", action="store_true", help="measure the plan only (no install comparison)")
+    parser.add_argument("--plan-sandbox-process", action="store_true",
+                        help="plan against a sandbox in its own process (as invoke sandbox.up runs it)")
     parser.add_argument("--in-process", action="store_true",
                         help="overhead run against a sandbox in this process instead of its own")
     args = parser.parse_args()
@@ -143,11 +147,15 @@ def main() -> None:
         os.environ[platform.RUNS_ENV] = str(work / "runs")
         build_repository(standin_sources(), work / "repo")
         with ChartRepository(work / "repo") as repo:
-            plan_s, validated = bench_plan(work, repo.url, args.releases, args.profile)
-            tool, bare = bench_overhead(work, repo.url, args.installs, in_process=args.in_process)
+            plan_s, validated = bench_plan(work, repo.url, args.releases, args.profile,
+                                           in_process=not args.plan_sandbox_process)
+            if not args.plan_only:
+                tool, bare = bench_overhead(work, repo.url, args.installs, in_process=args.in_process)
     print(f"plan of {args.releases} releases ({args.releases - 1} stand-in library releases + plate-web), empty "
           f"sandbox, {validated} validated by server-side dry run: {plan_s:.2f} s (target < 3 s) "
           f"{'OK' if plan_s < 3 else 'ABOVE TARGET'}")
+    if args.plan_only:
+        return
     ratio = tool / bare
     where = "sandbox in this process" if args.in_process else "sandbox in its own process"
     print(f"install of {args.installs} releases ({where}): tool (plan + deploy) {tool:.2f} s, bare Helm SDK loop "

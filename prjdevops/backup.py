@@ -93,6 +93,16 @@ def take(helm: HelmClient, env: Environment, release: Release, *, reason: str,
     return write(env, release, info, values, history, reason=reason, redactor=redactor)
 
 
+def take_planned(helm: HelmClient, env: Environment, release: Release, plan: Any, *, reason: str,
+                 redactor: Redactor | None = None) -> BackupRecord | None:
+    """Back up the live revision a release plan read (``ops.plan.ReleasePlan``): its summary, values and
+    manifest are the plan's, so nothing is read again but the history when the plan did not hold it."""
+    if plan.live_info is None or plan.live is None:
+        return None
+    history = list(plan.history) or helm.history(release.name, namespace=release.namespace)
+    return write(env, release, plan.live_info, dict(plan.live.values), history, reason=reason, redactor=redactor)
+
+
 def write(env: Environment, release: Release, info: ReleaseInfo, values: dict[str, Any],
           history: list[ReleaseInfo], *, reason: str, redactor: Redactor | None = None) -> BackupRecord:
     parent = release_dir(env, release)

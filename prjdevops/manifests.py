@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from prjdevops.errors import DeployError
 from prjdevops.values import REDACTED, Redactor
+
+
+class ManifestError(DeployError):
+    """A rendered manifest holds a document that is not YAML (Helm itself would refuse it too)."""
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -19,10 +25,34 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+# Helm's own document separator (``releaseutil.SplitManifests``): a ``---`` at the start or after a newline, with
+# any whitespace around it. It accepts what YAML does not: ``---# comment`` (cert-manager's rbac.yaml) and ``---``
+# glued to the next line by ``{{- if ... }}``. Go's ``^`` without (?m) is the start of the text, like Python's.
+HELM_SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
+
+
+def split_manifests(text: str) -> list[str]:
+    """The documents of a rendered manifest exactly as Helm splits them: trimmed, empty ones dropped."""
+    return [d.strip() for d in HELM_SEPARATOR.split((text or "").strip()) if d]
+
+
+def _load(doc: str) -> Any:
+    try:
+        return yaml.load(doc, Loader=_LOADER)
+    except yaml.YAMLError as e:
+        first = next((ln for ln in doc.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ManifestError(f"a rendered document is not valid YAML{at} ({getattr(e, 'problem', None) or e}); "
+                            f"it starts with {first[:60]!r}",
+                            hint="render the chart with helm template to see it") from e
+
+
 def parse_manifest(text: str, default_namespace: str = "") -> list[dict[str, Any]]:
-    """Split a multi-document manifest into objects, skipping empty documents."""
+    """Split a multi-document manifest into objects as Helm does, skipping empty and comment-only documents."""
     objs = []
-    for doc in yaml.load_all(text or "", Loader=_LOADER):
+    for part in split_manifests(text):
+        doc = _load(part)
         if isinstance(doc, dict) and doc.get("kind"):
             if not isinstance(doc.get("metadata"), dict):  # `metadata:` null: give it a real, attached dict
                 doc["metadata"] = {}

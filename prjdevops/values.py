@@ -234,3 +234,88 @@ class Redactor:
         if isinstance(data, str):
             return self.text(data)
         return data
+
+
+# --- keys the chart does not know (typos) ---------------------------------------------------------------------
+
+
+def _resolve(schema: Any, root: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A schema node with a local ``$ref`` (``#/definitions/x``, ``#/$defs/x``) followed."""
+    seen = 0
+    while isinstance(schema, Mapping) and isinstance(schema.get("$ref"), str) and seen < 16:
+        ref = schema["$ref"]
+        if not ref.startswith("#/") or root is None:
+            return None
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, Mapping) else None
+        schema, seen = node, seen + 1
+    return schema if isinstance(schema, Mapping) else None
+
+
+def _schema_allows(schema: Mapping[str, Any] | None, key: str, root: Mapping[str, Any] | None
+                   ) -> tuple[bool, Mapping[str, Any] | None]:
+    """(allowed, the key's sub-schema) at one level of a JSON schema; ``None`` schema: no opinion."""
+    schema = _resolve(schema, root)
+    if schema is None:
+        return False, None
+    props = schema.get("properties")
+    if isinstance(props, Mapping) and key in props:
+        return True, _resolve(props[key], root)
+    for pattern, sub in (schema.get("patternProperties") or {}).items():
+        if re.search(pattern, key):
+            return True, _resolve(sub, root)
+    extra = schema.get("additionalProperties")
+    if extra is True or isinstance(extra, Mapping):
+        return True, _resolve(extra, root) if isinstance(extra, Mapping) else None
+    for combo in ("allOf", "anyOf", "oneOf"):
+        for branch in schema.get(combo) or []:
+            allowed, sub = _schema_allows(branch, key, root)
+            if allowed:
+                return True, sub
+    return False, None
+
+
+def unknown_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], schema: Mapping[str, Any] | None,
+                 prefix: str = "", root: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Keys of ``values`` the chart neither has in its values.yaml (``defaults``, subcharts' included) nor allows
+    in its values.schema.json: ``[(dotted key, nearest known key or "")]``. Beneath a default that is not a
+    mapping with keys (``annotations: {}``, ``resources: {}``, a list, null) anything goes, as in the chart; so it
+    does where the schema allows any key (``additionalProperties``, ``patternProperties``)."""
+    import difflib
+
+    root = root if root is not None else schema
+    out: list[tuple[str, str]] = []
+    for key, value in values.items():
+        key = str(key)
+        path = f"{prefix}.{key}" if prefix else key
+        if key == "global" and not prefix:
+            continue  # Helm's shared values: every chart may read them
+        in_defaults = key in defaults
+        allowed, sub_schema = _schema_allows(schema, key, root)
+        if not in_defaults and not allowed:
+            level = _resolve(schema, root) or {}
+            known = [str(k) for k in defaults] + [str(k) for k in (level.get("properties") or {})]
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            out.append((path, f"{prefix}.{near[0]}" if near and prefix else near[0] if near else ""))
+            continue
+        if not isinstance(value, Mapping):
+            continue
+        if sub_schema is not None and (sub_schema.get("additionalProperties") not in (None, False)
+                                       or sub_schema.get("patternProperties")):
+            continue  # the schema lets this mapping hold any key
+        sub_defaults = defaults.get(key) if in_defaults else None
+        if isinstance(sub_defaults, Mapping) and sub_defaults:
+            out.extend(unknown_keys(value, sub_defaults, sub_schema, path, root))
+        elif not in_defaults and sub_schema is not None and sub_schema.get("additionalProperties") is False:
+            out.extend(unknown_keys(value, {}, sub_schema, path, root))  # a schema-only mapping listing its keys
+    return out
+
+
+def unknown_values_message(release: str, layered: LayeredValues, found: list[tuple[str, str]]) -> str:
+    parts = []
+    for key, near in found:
+        hint = f": did you mean {near}?" if near else ""
+        parts.append(f"{key} (set in {layered.source_of(key)}){hint}")
+    return (f"release {release!r}: the chart has no value " + "; ".join(parts)
+            + " (nothing was changed; --allow-unknown-values passes such keys on)")

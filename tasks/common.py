@@ -157,6 +157,10 @@ def errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise Exit(_TERMINATED, code=143) from None
             if isinstance(e, KeyboardInterrupt):
                 raise Exit(_INTERRUPTED, code=130) from None
+            if isinstance(e, Exception):  # the last line of defence: one line, the traceback in a log file
+                from tasks.lastresort import internal_error
+
+                raise internal_error(e, task=getattr(fn, "__name__", "")) from None
             raise
         finally:
             _depth[0] -= 1

@@ -33,11 +33,14 @@ def _err(line: str) -> None:
     "concurrency": "libraries deployed at the same time once their needs are met (default 1)",
     "timeout": "seconds each release may take to become ready (default: the release's timeout)",
     "wait_lock": WAIT_LOCK_HELP,
+    "allow_unknown_values": "pass on values keys a chart neither has in values.yaml nor allows in its schema "
+                            "(refused by default as likely typos)",
 })
 @errors
 def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_libraries: bool = False,
            dry_run: bool = False, yes: bool = False, json: bool = False, resume: bool = False, verify: bool = False,
-           no_verify: bool = False, concurrency: int = 1, timeout: int = 0, wait_lock: int = 0) -> None:
+           no_verify: bool = False, concurrency: int = 1, timeout: int = 0, wait_lock: int = 0,
+           allow_unknown_values: bool = False) -> None:
     """The whole platform: plan every release (libraries by group, then the application), then deploy in order."""
     from prjdevops.ops import platform
     from prjdevops.ops.session import open_target
@@ -52,7 +55,8 @@ def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_
     out = _err if json else say  # with --json, stdout carries only the document
     s = settings(c)
     with open_target(s, env, out) as target, platform.sources(target.env, out):
-        planned = platform.build_plan(target, scope=scope, concurrency=max(4, concurrency), server_dry_run=dry_run)
+        planned = platform.build_plan(target, scope=scope, concurrency=max(4, concurrency),
+                                      allow_unknown=allow_unknown_values)
         plan = planned.plan
         if dry_run:
             _show(plan, json, out)

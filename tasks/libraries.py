@@ -27,16 +27,23 @@ def _concurrency(value: int) -> int:
     return value
 
 
-@task(help={**_SELECT, "concurrency": "charts pulled and diffed in parallel (default 4)"})
+_UNKNOWN = ("pass on values keys a chart neither has in values.yaml nor allows in its schema (refused by default "
+            "as likely typos)")
+
+
+@task(help={**_SELECT, "concurrency": "charts pulled and diffed in parallel (default 4)",
+            "allow_unknown_values": _UNKNOWN})
 @errors
-def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concurrency: int = 4) -> None:
+def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concurrency: int = 4,
+         allow_unknown_values: bool = False) -> None:
     """Groups in dependency order (like helmfile show-dag) and each release's diff; exit 2 when changes."""
     from prjdevops.ops import libraries as ops
     from prjdevops.ops.session import open_target
 
     with open_target(settings(c), env, say) as target, ops.chart_sources(target.env, say):
         selection = ops.order(target.env, only=_only(only), tier=tier or None)
-        result = ops.plan(target, selection, concurrency=_concurrency(concurrency))
+        result = ops.plan(target, selection, concurrency=_concurrency(concurrency),
+                          allow_unknown=allow_unknown_values)
     for line in result.lines():
         say(line)
     for name in selection.order:
@@ -52,11 +59,11 @@ def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concur
             "timeout": "seconds each release may take to become ready (default: the release's timeout)",
             "json": "print the recap as JSON",
             "yes": "confirm without the typed prompt where the environment asks for it (production)",
-            "wait_lock": WAIT_LOCK_HELP})
+            "wait_lock": WAIT_LOCK_HELP, "allow_unknown_values": _UNKNOWN})
 @errors
 def deploy(c: Context, env: str = "staging", only: str = "", tier: int = 0, dry_run: bool = False,
            concurrency: int = 1, continue_on_error: bool = False, timeout: int = 0, json: bool = False,
-           yes: bool = False, wait_lock: int = 0) -> None:
+           yes: bool = False, wait_lock: int = 0, allow_unknown_values: bool = False) -> None:
     """Install/upgrade the libraries in dependency order, each healthy before its dependants; recap at the end."""
     from prjdevops.ops import libraries as ops
     from prjdevops.ops.session import open_target
@@ -64,14 +71,21 @@ def deploy(c: Context, env: str = "staging", only: str = "", tier: int = 0, dry_
     with open_target(settings(c), env, say) as target, ops.chart_sources(target.env, say):
         selection = ops.order(target.env, only=_only(only), tier=tier or None)
         if dry_run:
-            for line in ops.plan(target, selection, concurrency=max(4, concurrency)).lines():
+            planned = ops.plan(target, selection, concurrency=max(4, concurrency), allow_unknown=allow_unknown_values)
+            for line in planned.lines():
                 say(line)
+            for name in selection.order:
+                for d in planned.releases[name].diffs:
+                    say(d.diff)
             say("dry run: nothing applied")
+            if planned.changes:
+                raise Exit(code=2)
             return
         with ops.guarded(target, what=f"Deploy libraries {', '.join(selection.order)}",
                          io=interaction(yes, wait_lock), report=say):
             recap = ops.deploy(target, selection, concurrency=_concurrency(concurrency),
-                               continue_on_error=continue_on_error, report=say, timeout=timeout or None)
+                               continue_on_error=continue_on_error, report=say, timeout=timeout or None,
+                               allow_unknown=allow_unknown_values)
     _print_recap(recap, json)
 
 

@@ -8,7 +8,7 @@ from invoke import Collection, Context, Exit, task
 
 from tasks import colour
 from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, interaction, say, settings
-from tasks.stg import DEPLOY_HELP, show_diff, show_hooks, show_status
+from tasks.stg import DEPLOY_HELP, show_diff, show_hooks, show_plan, show_status
 
 
 @task(help={"env": "environment (default: production)", "json": "machine-readable output"})
@@ -19,11 +19,13 @@ def prod_status(c: Context, env: str = "production", json: bool = False) -> None
 
 
 @task(help={"env": "environment (default: production)", "set": "override a value, key=value (repeatable)",
-            "values": "extra values file (repeatable)"}, iterable=["set", "values"])
+            "values": "extra values file (repeatable)", "allow_unknown_values": DEPLOY_HELP["allow_unknown_values"]},
+      iterable=["set", "values"])
 @errors
-def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any = None) -> None:
+def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any = None,
+              allow_unknown_values: bool = False) -> None:
     """What a production upgrade would change, per object; exit 0 = nothing, 2 = changes."""
-    show_diff(c, env, as_list(set), as_list(values))
+    show_diff(c, env, as_list(set), as_list(values), allow_unknown_values)
 
 
 @task(help={**{k: v for k, v in DEPLOY_HELP.items() if k != "no_wait"}, "env": "environment (default: production)",
@@ -36,25 +38,24 @@ def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any 
 @errors
 def prod_deploy(c: Context, env: str = "production", set: Any = None, values: Any = None, timeout: int = 0,
                 yes: bool = False, recover: bool = False, dry_run: bool = False, verify: bool = False,
-                wait_lock: int = 0, skip_backup: bool = False) -> None:
+                wait_lock: int = 0, skip_backup: bool = False, allow_unknown_values: bool = False) -> None:
     """Guarded deploy: cluster check, plan, confirmation, lock, backup, health gate, verified auto-rollback."""
     from pathlib import Path
 
-    from prjdevops.ops import production, release
+    from prjdevops.ops import production
     from prjdevops.ops.session import open_release
 
     target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in as_list(values)],
-                                sets=as_list(set), report=say)
+                                sets=as_list(set), report=say, allow_unknown=allow_unknown_values)
     with target:
         if dry_run:
+            from prjdevops.ops.plan import plan_release
+
             production.preflight(target, prep)
-            diffs = release.diff(target, prep)
-            say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
-            for d in diffs:
-                say(colour.diff(d.diff))
             hooks = production.deploy_hooks(target.env, prep.release, gate=verify,
                                             backup=target.env.backup.enabled and not skip_backup)
             show_hooks([h for event in hooks.values() for h in event])
+            show_plan(plan_release(target, prep), target.env.name, dry_run=True)
             return
         from prjdevops.verify.runner import gate
 

@@ -16,34 +16,42 @@ DEPLOY_HELP = {
     "values": "extra values file layered last (repeatable)",
     "timeout": "seconds to wait for the rollout (default: the release's timeout)",
     "no_wait": "return once Helm applied the change, without waiting for readiness",
-    "dry_run": "render and diff against what is live; change nothing",
+    "allow_unknown_values": "pass on values keys the chart neither has in values.yaml nor allows in its schema "
+                            "(refused by default as likely typos)",
+    "dry_run": "the plan: Helm's server-side dry run diffed against the live release; change nothing (exit 0 = no "
+               "change, 2 = changes)",
     "yes": "confirm without the typed prompt where the environment asks for one",
     "wait_lock": WAIT_LOCK_HELP,
 }
 
 
 def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: int, no_wait: bool,
-            dry_run: bool, yes: bool, wait_lock: int) -> None:
+            dry_run: bool, yes: bool, wait_lock: int, allow_unknown_values: bool = False) -> None:
     from pathlib import Path
 
     from prjdevops.ops import release as ops
+    from prjdevops.ops.plan import plan_release
     from prjdevops.ops.session import open_release
 
-    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say,
+                                allow_unknown=allow_unknown_values)
     with target:
+        plan = plan_release(target, prep)
         if dry_run:
-            diffs = ops.diff(target, prep)
-            say(f"dry run: {len(diffs)} object(s) would change in {APP} ({target.env.name}); nothing applied")
-            for d in diffs:
-                say(colour.diff(d.diff))
             from prjdevops.hooks import ordered
 
             env_, rel = target.env, prep.release
             show_hooks([h for e in ("prepare", "pre-deploy", "post-deploy", "on-failure")
                         for h in ordered(e, env_.hooks, rel.hooks, builtins=[] if no_wait else ["health"])])
+            show_plan(plan, target.env.name, dry_run=True)
+            return
+        if not plan.changes:
+            # nothing differs and Helm says deployed: no new revision, no hook runs
+            say(f"no changes: {APP} in {target.env.name} is revision {plan.live.revision if plan.live else 0}, "
+                "deployed; nothing to do")
             return
         result = ops.guarded_deploy(target, prep, io=interaction(yes, wait_lock), wait=not no_wait,
-                                    timeout=timeout or None, report=say)
+                                    timeout=timeout or None, report=say, plan=plan)
         for line in result.summary():
             say(line)
 
@@ -56,6 +64,25 @@ def show_hooks(hooks: list[Any]) -> None:
         say("hooks a deploy runs (a dry run runs none):")
         for line in plan_lines(hooks):
             say(line)
+
+
+def show_plan(plan: Any, env: str, *, dry_run: bool) -> None:
+    """A release's plan as diff and dry run print it; exit 0 = no change, 2 = changes, 1 = refused by the API
+    server's dry run."""
+    if not plan.changes:
+        say(f"no changes: {plan.name} in {env} matches the repository (revision "
+            f"{plan.live.revision if plan.live else 0}, deployed)")
+        return
+    for line in plan.lines():
+        say(line)
+    for d in plan.diffs:
+        say(colour.diff(d.diff))
+    if dry_run:
+        say(f"dry run: {plan.summary()}; nothing applied")
+    if plan.rejected:
+        raise Exit(f"error: the API server's dry run refused {plan.name}: {plan.validation[len('failed: '):]}",
+                   code=1)
+    raise Exit(code=2)
 
 
 def show_status(c: Context, env: str, as_json: bool, *, production: bool = False) -> None:
@@ -106,24 +133,17 @@ def show_status(c: Context, env: str, as_json: bool, *, production: bool = False
             say("no backups yet (they are taken before every production change; invoke prod.backup takes one now)")
 
 
-def show_diff(c: Context, env: str, set: list[str], values: list[str]) -> None:
+def show_diff(c: Context, env: str, set: list[str], values: list[str], allow_unknown_values: bool = False) -> None:
     from pathlib import Path
 
-    from prjdevops.ops import release as ops
+    from prjdevops.ops.plan import plan_release
     from prjdevops.ops.session import open_release
 
-    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say)
+    target, prep = open_release(settings(c), env, APP, values_files=[Path(v) for v in values], sets=set, report=say,
+                                allow_unknown=allow_unknown_values)
     with target:
-        diffs = ops.diff(target, prep)
-    if not diffs:
-        say(f"no changes: {APP} in {env} matches the repository")
-        return
-    say(f"{len(diffs)} object(s) would change:")
-    for line in ops.diff_summary(diffs):
-        say(line)
-    for d in diffs:
-        say(colour.diff(d.diff))
-    raise Exit(code=2)
+        plan = plan_release(target, prep)
+    show_plan(plan, target.env.name, dry_run=False)
 
 
 def _delete(c: Context, env: str, namespace: bool, yes: bool, wait_lock: int) -> None:
@@ -137,9 +157,10 @@ def _delete(c: Context, env: str, namespace: bool, yes: bool, wait_lock: int) ->
 @task(help=DEPLOY_HELP, iterable=["set", "values"])
 @errors
 def stg_deploy(c: Context, env: str = "staging", set: Any = None, values: Any = None, timeout: int = 0,
-               no_wait: bool = False, dry_run: bool = False, yes: bool = False, wait_lock: int = 0) -> None:
+               no_wait: bool = False, dry_run: bool = False, yes: bool = False, wait_lock: int = 0,
+               allow_unknown_values: bool = False) -> None:
     """Upgrade-or-install plate-web with staging values, wait for the rollout, print a summary."""
-    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run, yes, wait_lock)
+    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run, yes, wait_lock, allow_unknown_values)
 
 
 @task(help={"env": "environment (default: staging)", "json": "machine-readable output"})
@@ -150,11 +171,13 @@ def stg_status(c: Context, env: str = "staging", json: bool = False) -> None:
 
 
 @task(help={"env": "environment (default: staging)", "set": "override a value, key=value (repeatable)",
-            "values": "extra values file (repeatable)"}, iterable=["set", "values"])
+            "values": "extra values file (repeatable)", "allow_unknown_values": DEPLOY_HELP["allow_unknown_values"]},
+      iterable=["set", "values"])
 @errors
-def stg_diff(c: Context, env: str = "staging", set: Any = None, values: Any = None) -> None:
+def stg_diff(c: Context, env: str = "staging", set: Any = None, values: Any = None,
+             allow_unknown_values: bool = False) -> None:
     """What an upgrade would change, per object (secrets redacted); exit 0 = nothing, 2 = changes."""
-    show_diff(c, env, as_list(set), as_list(values))
+    show_diff(c, env, as_list(set), as_list(values), allow_unknown_values)
 
 
 @task(help={"env": "environment (default: staging)", "namespace": "also delete the release's namespace",

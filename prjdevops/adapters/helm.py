@@ -140,6 +140,19 @@ def load_chart_metadata(chart_dir: Path) -> dict[str, Any]:
     return _chart_attr(chart_dir, "metadata")
 
 
+def chart_value_keys(chart_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the chart's defaults with its subcharts' coalesced in, its values.schema.json or None): what keys a
+    user may set. One chart load."""
+    helm = _helm()
+    try:
+        with helm.Chart.load(chart_dir) as chart:
+            schema = chart.schema
+            merged: dict[str, Any] = chart.merge_values({})
+            return merged, schema if isinstance(schema, dict) else None
+    except helm.HelmError as e:
+        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+
 def chart_defaults(chart_dir: Path) -> dict[str, Any]:
     """The chart's own ``values.yaml`` as Helm reads it."""
     return _chart_attr(chart_dir, "values")
@@ -412,12 +425,15 @@ class HelmClient:
                         namespace: str | None = None, wait: str | None = "watcher", timeout: int = 300,
                         create_namespace: bool = True, description: str | None = None,
                         dry_run: str | None = None, chart_version: str | None = None,
-                        repo_url: str | None = None, cancel: Any = None) -> ReleaseInfo:
-        """``helm upgrade --install``: install when absent, upgrade otherwise (never both)."""
+                        repo_url: str | None = None, cancel: Any = None,
+                        exists: bool | None = None) -> ReleaseInfo:
+        """``helm upgrade --install``: install when absent, upgrade otherwise (never both). ``exists``: the caller
+        read the release already (its plan), so Helm's history is not read again to choose."""
         ns = namespace or self.namespace
         if wait is not None and wait not in WAIT_MODES:
             raise ConfigError(f"unknown wait mode {wait!r}; use one of {', '.join(WAIT_MODES)}")
-        exists = bool(self.history(release, namespace=ns))
+        if exists is None:
+            exists = bool(self.history(release, namespace=ns))
         action = "upgrade" if exists else "install"
         common: dict[str, Any] = dict(namespace=ns, timeout=timeout, wait=wait, dry_run=dry_run,
                                       description=description, chart_repo_url=repo_url,

@@ -24,13 +24,14 @@ from prjdevops import dag as dagmod
 from prjdevops.adapters.helm import chart_crd_kinds, load_chart_metadata, pull_chart, schema_problems
 from prjdevops.environments import project_root
 from prjdevops.errors import ConfigError, DeployError, HealthCheckFailed, HelmOperationError, ValuesError
-from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
+from prjdevops.manifests import parse_manifest
 from prjdevops.model import Environment, Release
+from prjdevops.ops import plan as planmod
 from prjdevops.ops import release as rel_ops
 from prjdevops.ops.guarded import Guard, Interaction
 from prjdevops.ops.guarded import guarded as guarded_ctx
+from prjdevops.ops.plan import ReleasePlan
 from prjdevops.ops.release import Prepared, Reporter, Target, _quiet
-from prjdevops.values import Redactor
 
 GROUPS = ("cluster-services", "dev-tools")
 OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
@@ -123,11 +124,12 @@ def fetch(release: Release, cache_dir: Path) -> tuple[Path, bool]:
                       release=release.name)
 
 
-def prepare(env: Environment, name: str, cache_dir: Path) -> Prepared:
+def prepare(env: Environment, name: str, cache_dir: Path, *, allow_unknown: bool = False) -> Prepared:
     """Layered values checked against the chart's schema, bound to a chart Helm can install offline."""
-    prep = rel_ops.prepare(env, name)
+    prep = rel_ops.prepare(env, name, allow_unknown=allow_unknown)
     chart, _ = fetch(prep.release, cache_dir)
     if not prep.release.local_chart:
+        rel_ops.check_known_keys(chart, name, prep.values, allow_unknown=allow_unknown)
         problems = schema_problems(chart, prep.values.values)
         if problems:
             lines = [f"{key} (set in {prep.values.source_of(key)}): {reason}" for key, reason in problems]
@@ -149,59 +151,9 @@ def chart_label(release: Release) -> str:
 # --- plan ---------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class ReleasePlan:
-    """What a deploy would do to one release."""
-
-    name: str
-    namespace: str
-    action: str  # install | upgrade | none
-    chart_from: str  # chart@version live ("" when not installed)
-    chart_to: str
-    diffs: list[ObjectDiff] = field(default_factory=list)
-    values_changed: bool = False
-    status: str = ""  # the live release's status
-
-    @property
-    def changes(self) -> bool:
-        return self.action != "none"
-
-    def summary(self) -> str:
-        if self.action == "install":
-            return f"install {self.chart_to} ({len(self.diffs)} object(s))"
-        if self.action == "none":
-            return f"no change ({self.chart_to})"
-        parts = []
-        if self.chart_from != self.chart_to:
-            parts.append(f"{self.chart_from} -> {self.chart_to}")
-        if self.diffs:
-            parts.append(f"{len(self.diffs)} object(s) differ")
-        if self.values_changed:
-            parts.append("values differ")
-        if self.status and self.status != "deployed":
-            parts.append(f"live status {self.status}")
-        return "upgrade: " + ", ".join(parts or ["re-apply"])
-
-
-def plan_release(target: Target, prep: Prepared) -> ReleasePlan:
-    """Compare the live release (chart version, user values, manifest) with what a deploy would apply."""
-    rel = prep.release
-    meta = load_chart_metadata(Path(rel.chart))
-    chart_to = f"{meta.get('name')}@{meta.get('version')}"
-    live = target.helm.status(rel.name, namespace=rel.namespace)
-    desired = parse_manifest(rel_ops.render_for(prep, rel.namespace, is_upgrade=live is not None), rel.namespace)
-    if live is None:
-        return ReleasePlan(rel.name, rel.namespace, "install", "", chart_to,
-                           diff_objects([], desired, prep.redactor))
-    chart_from = f"{live.chart}@{live.chart_version}"
-    live_values = target.helm.get_values(rel.name, namespace=rel.namespace)
-    # the live side may hold secrets this run does not know (rotated since): redact the live values' secrets too
-    redactor = Redactor().merge(prep.redactor).add_secrets_of(live_values)
-    diffs = diff_objects(parse_manifest(live.manifest, rel.namespace), desired, redactor)
-    values_changed = live_values != prep.values.values
-    same = chart_from == chart_to and not diffs and not values_changed and live.status == "deployed"
-    return ReleasePlan(rel.name, rel.namespace, "none" if same else "upgrade", chart_from, chart_to, diffs,
-                       values_changed, live.status)
+def plan_release(target: Target, prep: Prepared, *, offline_reason: str = "") -> ReleasePlan:
+    """The release's plan (``ops.plan``): Helm's live state against Helm's server-side dry run."""
+    return planmod.plan_release(target, prep, offline_reason=offline_reason)
 
 
 @dataclass
@@ -225,21 +177,27 @@ class Plan:
                 ext = self.dag.external.get(name, ())
                 after = ", ".join([*needs, *(f"{e} (must already be deployed)" for e in ext)])
                 out.append(f"  {name:<16} {p.namespace:<16} {p.summary()}" + (f"  [after {after}]" if after else ""))
+                if p.validation != planmod.SERVER:
+                    out.append(f"  {'':<16} note: {p.validation}")
+                out.extend(f"  {'':<16}{line}" for line in p.hook_lines())
         for name, off in self.dag.ignored.items():
             out.append(f"note: {name} needs {', '.join(off)}, disabled in this environment: not waited for")
         return out
 
 
 def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None,
-         concurrency: int = 4) -> Plan:
-    """Pull, render and diff every selected release (pulls and reads in parallel)."""
+         concurrency: int = 4, allow_unknown: bool = False) -> Plan:
+    """Pull and prepare every selected release, read Helm's state of each, then plan each against Helm's
+    server-side dry run (in parallel). A release whose needs this same run installs is rendered offline and
+    marked not validated: its CRDs are not served yet."""
     cache = cache_dir or default_cache_dir()
     env = target.env
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        prepared = {name: pool.submit(_prepare_rendered, env, name, cache) for name in selection.order}
+        prepared = {name: pool.submit(prepare, env, name, cache, allow_unknown=allow_unknown)
+                    for name in selection.order}
         errors = []
-        preps: dict[str, tuple[Prepared, list[dict[str, Any]]]] = {}
+        preps: dict[str, Prepared] = {}
         for name, fut in prepared.items():
             try:
                 preps[name] = fut.result()
@@ -247,10 +205,28 @@ def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None
                 errors.append(str(e))
         if errors:
             raise DeployError("; ".join(errors))
-        check_crd_order(preps, env)
-        planned = {name: pool.submit(plan_release, target, preps[name][0]) for name in selection.order}
-        return Plan(selection, {name: fut.result() for name, fut in planned.items()},
-                    {name: prep for name, (prep, _) in preps.items()})
+        reads = {name: pool.submit(planmod.read_live, target, preps[name].release.name,
+                                   preps[name].release.namespace) for name in selection.order}
+        live = {name: fut.result() for name, fut in reads.items()}
+        reasons = offline_reasons({n: r.info is None for n, r in live.items()},
+                                  {r.name: r.needs for r in library_releases(env)})
+        planned = {name: pool.submit(planmod.plan_release, target, preps[name], live=live[name],
+                                     offline_reason=reasons.get(name, "")) for name in selection.order}
+        plans = {name: fut.result() for name, fut in planned.items()}
+    check_crd_order({n: (preps[n], list(plans[n].desired)) for n in selection.order}, env)
+    return Plan(selection, plans, preps)
+
+
+def offline_reasons(installing: Mapping[str, bool], needs: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Releases that cannot be validated by a server-side dry run yet: what they need is installed by this same
+    run first (its CRDs are not served). ``installing``: release -> not installed yet (pure)."""
+    out = {}
+    for name in installing:
+        pending = sorted(n for n in dagmod.transitive_needs(name, needs) if installing.get(n))
+        if pending:
+            more = f" (+{len(pending) - 1})" if len(pending) > 1 else ""
+            out[name] = f"not validated: needs {pending[0]}{more}, installed by this run first"
+    return out
 
 
 # --- CRDs before their resources ------------------------------------------------------------------------------
@@ -349,30 +325,32 @@ def _deploy_one(target: Target, prep: Prepared, report: Reporter, timeout: int |
                 known: ReleasePlan | None = None) -> Outcome:
     started = time.monotonic()
     rel = prep.release
-    p = known or plan_release(target, prep)
+    # A plan the server validated is used as it is; one rendered offline (its needs were not installed yet) is
+    # made again now that they are.
+    p = known if known is not None and known.validation == planmod.SERVER else plan_release(target, prep)
     if not p.changes:
         # Nothing to apply; still the gate for dependants: it must be healthy now.
-        live = target.helm.status(rel.name, namespace=rel.namespace)
-        objects = parse_manifest(live.manifest if live else "", rel.namespace)
+        objects = parse_manifest(p.live.manifest if p.live else "", rel.namespace)
         snap = rel_ops.wait_healthy(target.kube, objects, rel.namespace, timeout=timeout or rel.timeout,
                                     label=f"  {rel.name}: ")
+        revision = p.live.revision if p.live else None
         if not snap.healthy:
             return Outcome(rel.name, FAILED, time.monotonic() - started,
                            prep.redactor.text(f"unchanged but not healthy: {rel_ops.stuck_message(snap)}"),
-                           live.revision if live else None, p.chart_to)
+                           revision, p.chart_to)
         report(f"{rel.name}: up to date ({p.chart_to}, healthy)")
-        return Outcome(rel.name, OK, time.monotonic() - started, "up to date",
-                       live.revision if live else None, p.chart_to)
+        return Outcome(rel.name, OK, time.monotonic() - started, "up to date", revision, p.chart_to)
     report(f"{rel.name}: {p.summary()}")
     result = rel_ops.deploy(target, prep, wait=True, timeout=timeout, report=report,
-                            description=f"libraries deploy ({p.chart_to})")
-    return Outcome(rel.name, CHANGED, time.monotonic() - started, p.action + "ed" if p.action == "install"
+                            description=f"libraries deploy ({p.chart_to})", plan=p)
+    return Outcome(rel.name, CHANGED, time.monotonic() - started, "installed" if p.action.kind == planmod.INSTALL
                    else "upgraded", result.revision, result.chart)
 
 
 def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, continue_on_error: bool = False,
            cache_dir: Path | None = None, report: Reporter = _quiet, timeout: int | None = None,
-           on_outcome: Callable[[Outcome], None] | None = None, planned: Plan | None = None) -> Recap:
+           on_outcome: Callable[[Outcome], None] | None = None, planned: Plan | None = None,
+           allow_unknown: bool = False) -> Recap:
     """Deploy the selection in dependency order, at most ``concurrency`` releases at a time.
 
     A release starts once every release it needs is ``ok``/``changed`` (i.e. deployed and healthy). When one
@@ -403,10 +381,10 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
                                                  f" (add to --only, or deploy it first)"))
     # 2. Pull and prepare every chart first: a bad repository fails before the cluster is touched.
     preps: dict[str, tuple[Prepared, list[dict[str, Any]]]] = {}
-    if planned is not None:  # pulled, rendered and CRD-checked by plan() already
+    if planned is not None:  # pulled, planned and CRD-checked by plan() already
         preps = {n: (planned.prepared[n], []) for n in selection.order if n not in outcomes}
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        pending = {n: pool.submit(_prepare_rendered, env, n, cache) for n in selection.order
+        pending = {n: pool.submit(_prepare_rendered, env, n, cache, allow_unknown) for n in selection.order
                    if n not in outcomes and n not in preps}
         for name, prep_future in pending.items():
             t0 = time.monotonic()
@@ -480,9 +458,10 @@ def deploy(target: Target, selection: dagmod.Dag, *, concurrency: int = 1, conti
     return _recap(selection, outcomes, started)
 
 
-def _prepare_rendered(env: Environment, name: str, cache: Path) -> tuple[Prepared, list[dict[str, Any]]]:
+def _prepare_rendered(env: Environment, name: str, cache: Path,
+                      allow_unknown: bool = False) -> tuple[Prepared, list[dict[str, Any]]]:
     """Pull, layer and render offline: a chart that cannot render fails here, before the cluster is touched."""
-    prep = prepare(env, name, cache)
+    prep = prepare(env, name, cache, allow_unknown=allow_unknown)
     return prep, parse_manifest(rel_ops.render_for(prep, prep.release.namespace), prep.release.namespace)
 
 

@@ -10,27 +10,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prjdevops import backup as backups
-from prjdevops.dag import transitive_needs
 from prjdevops.environments import project_root
 from prjdevops.errors import ConfigError, DeployError
-from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manifest
+from prjdevops.manifests import ObjectDiff, key_text
 from prjdevops.model import Environment, Release
 from prjdevops.ops import libraries as libs
+from prjdevops.ops import plan as planmod
 from prjdevops.ops import production
 from prjdevops.ops import release as rel_ops
 from prjdevops.ops.guarded import Guard, Interaction, guarded
+from prjdevops.ops.plan import ReleasePlan
 from prjdevops.ops.release import Prepared, Reporter, Target, _quiet
 
 INSTALL, UPGRADE, UNCHANGED, DELETE = "install", "upgrade", "unchanged", "delete"
@@ -59,6 +58,8 @@ class PlanEntry:
     diffs: tuple[ObjectDiff, ...] = ()
     digest: str = ""  # fingerprint of the inputs (chart, namespace, values with secrets redacted)
     validation: str = ""  # "server" (the API server accepted a dry run), "not validated: why", "failed: why", ""
+    hooks: tuple[str, ...] = ()  # hooks a deploy runs (and test hooks), one line each: never in the diff
+    plan: ReleasePlan | None = field(default=None, repr=False, compare=False)  # the release's own plan
 
     @property
     def changes(self) -> bool:
@@ -85,7 +86,7 @@ class PlanEntry:
         return {"name": self.name, "namespace": self.namespace, "group": self.group, "step": self.step,
                 "chart": self.chart, "chart_from": self.chart_from or None, "action": self.action,
                 "detail": self.detail, "needs": list(self.needs), "validation": self.validation or None,
-                "digest": self.digest,
+                "digest": self.digest, "hooks": list(self.hooks),
                 "diffs": [{"kind": d.key[0], "namespace": d.key[1] or None, "name": d.key[2], "action": d.action,
                            "diff": d.diff} for d in self.diffs]}
 
@@ -130,9 +131,10 @@ class PlatformPlan:
         out.extend(f"note: {n}" for n in self.notes)
         if diffs:
             for e in self.entries:
-                if not e.diffs:
+                if not e.diffs and not e.hooks:
                     continue
                 out.append(f"--- {e.name} ({e.action}) ---")
+                out.extend(e.hooks)
                 if e.action == INSTALL:
                     # a first install is every object added: name them; the full manifests are in --json
                     out.extend(f"  add     {key_text(d.key)}" for d in e.diffs)
@@ -145,32 +147,15 @@ class PlatformPlan:
                 "releases": [e.to_json() for e in self.entries], "notes": list(self.notes)}
 
 
-def entry_from(plan: libs.ReleasePlan, release: Release, *, step: int, needs: Sequence[str] = (),
-               digest: str = "") -> PlanEntry:
-    """A plan entry from the libraries flow's per-release plan (the application is planned the same way)."""
-    parts = []
-    if plan.diffs:
-        parts.append(f"{len(plan.diffs)} object(s) differ")
-    if plan.values_changed:
-        parts.append("values differ")
-    if plan.status and plan.status != "deployed":
-        parts.append(f"live status {plan.status}")
-    action = {"install": INSTALL, "none": UNCHANGED}.get(plan.action, UPGRADE)
-    return PlanEntry(plan.name, plan.namespace, release.group, step, plan.chart_to, action, plan.chart_from,
-                     ", ".join(parts) if action == UPGRADE else "", tuple(needs), tuple(plan.diffs), digest)
-
-
-def inputs_digest(prep: Prepared) -> str:
-    """What a release is deployed from: chart and version, namespace and values (secrets redacted, so a
-    fingerprint on disk never carries one; a changed secret alone is not seen as a changed input)."""
-    rel = prep.release
-    try:
-        chart = libs.chart_label(rel)
-    except DeployError:
-        chart = rel.chart
-    text = json.dumps({"chart": chart, "namespace": rel.namespace,
-                       "values": prep.values.values}, sort_keys=True, default=str)
-    return hashlib.sha256(prep.redactor.text(text).encode()).hexdigest()[:16]
+def entry_from(plan: ReleasePlan, release: Release, *, step: int, needs: Sequence[str] = ()) -> PlanEntry:
+    """A plan entry from the release's own plan (libraries and the application are planned the same way)."""
+    detail = plan.action.reason if plan.action.kind == UPGRADE else ""
+    moved = f"{plan.chart_from} -> {plan.chart_to}"
+    if detail.startswith(moved):  # the summary shows the move already
+        detail = detail[len(moved):].lstrip(", ")
+    return PlanEntry(plan.name, plan.namespace, release.group, step, plan.chart_to, plan.action.kind,
+                     plan.chart_from, detail, tuple(needs),
+                     tuple(plan.diffs), plan.digest, plan.validation, tuple(plan.hook_lines()), plan)
 
 
 # --- the run record and resume (pure) -----------------------------------------------------------------------
@@ -316,10 +301,11 @@ def applications(env: Environment) -> list[Release]:
 
 
 def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = None, concurrency: int = 4,
-               server_dry_run: bool = False) -> Planned:
-    """Pull, render and diff every release in scope against the cluster; libraries first (by dependency group),
-    then the application. ``server_dry_run``: have the API server validate each change (Helm's server-side
-    dry run), skipping releases whose needs this same run installs (their CRDs are not there yet)."""
+               server_dry_run: bool = True, allow_unknown: bool = False) -> Planned:
+    """Plan every release in scope against the cluster (``ops.plan``: Helm's live state against Helm's
+    server-side dry run); libraries first (by dependency group), then the application. A release whose needs this
+    same run installs is rendered offline and marked not validated (its CRDs are not served yet).
+    ``server_dry_run`` is kept for callers: every plan is validated by the server where one answers."""
     if scope not in SCOPES:
         raise ConfigError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
     env = target.env
@@ -332,13 +318,13 @@ def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = N
     if scope in ("all", "libraries"):
         if libs.library_releases(env):
             selection = libs.order(env)
-            lib_plan = libs.plan(target, selection, cache_dir=cache_dir, concurrency=concurrency)
+            lib_plan = libs.plan(target, selection, cache_dir=cache_dir, concurrency=concurrency,
+                                 allow_unknown=allow_unknown)
             for step, group in enumerate(selection.groups, 1):
                 for name in group:
-                    prep = lib_plan.prepared[name]
                     entries.append(entry_from(lib_plan.releases[name], env.release(name), step=step,
-                                              needs=env.release(name).needs, digest=inputs_digest(prep)))
-                    prepared[name] = prep
+                                              needs=env.release(name).needs))
+                    prepared[name] = lib_plan.prepared[name]
             last_step = len(selection.groups)
             notes.extend(f"{n} needs {', '.join(off)}, disabled in this environment: not waited for"
                          for n, off in selection.ignored.items())
@@ -357,51 +343,17 @@ def build_plan(target: Target, *, scope: str = "all", cache_dir: Path | None = N
         apps = applications(env)
         if not apps and scope == "applications":
             raise ConfigError(f"environment {env.name!r} declares no application release")
+        installing = {e.name: e.action == INSTALL for e in entries}
         for rel in apps:
-            prep = rel_ops.prepare(env, rel.name)
-            p = libs.plan_release(target, prep)
-            entries.append(entry_from(p, rel, step=last_step + 1, needs=rel.needs, digest=inputs_digest(prep)))
+            prep = rel_ops.prepare(env, rel.name, allow_unknown=allow_unknown)
+            reasons = libs.offline_reasons({**installing, rel.name: False},
+                                           {**{r.name: r.needs for r in env.releases}})
+            p = planmod.plan_release(target, prep, offline_reason=reasons.get(rel.name, ""), with_history=True)
+            entries.append(entry_from(p, rel, step=last_step + 1, needs=rel.needs))
             prepared[rel.name] = prep
     # deletions run last (dependants first), after everything else is in place
     entries.sort(key=lambda e: (e.action == DELETE, e.step if e.action != DELETE else 0))
-    plan = PlatformPlan(env.name, tuple(entries), tuple(notes))
-    if server_dry_run:
-        plan = validate_on_server(target, plan, prepared, concurrency=concurrency)
-    return Planned(plan, prepared, selection, lib_plan)
-
-
-def validate_on_server(target: Target, plan: PlatformPlan, prepared: Mapping[str, Prepared], *,
-                       concurrency: int = 4) -> PlatformPlan:
-    """Each change goes through Helm's server-side dry run: the API server validates every object (nothing is
-    stored), and the diff becomes what the server says would be applied. Releases are validated in parallel."""
-    needs = {e.name: e.needs for e in plan.entries}
-    installing = {e.name for e in plan.entries if e.action == INSTALL}
-
-    def one(e: PlanEntry) -> PlanEntry:
-        if e.action not in (INSTALL, UPGRADE) or e.name not in prepared:
-            return e
-        pending = sorted(transitive_needs(e.name, needs) & installing)
-        if pending:
-            more = f" (+{len(pending) - 1})" if len(pending) > 1 else ""
-            return dataclasses.replace(e, validation=f"not validated: needs {pending[0]}{more}, installed by "
-                                                     "this run first")
-        prep = prepared[e.name]
-        rel = prep.release
-        try:
-            info = target.helm.upgrade_install(rel.chart, rel.name, prep.values.values, namespace=rel.namespace,
-                                               wait=None, timeout=rel.timeout, dry_run="server")
-        except DeployError as err:
-            return dataclasses.replace(e, validation="failed: " + prep.redactor.text(str(err)))
-        server_objects = parse_manifest(info.manifest, rel.namespace)
-        if not server_objects:
-            return dataclasses.replace(e, validation="server")
-        live = target.helm.status(rel.name, namespace=rel.namespace) if e.action == UPGRADE else None
-        diffs = diff_objects(parse_manifest(live.manifest if live else "", rel.namespace), server_objects,
-                             prep.redactor)
-        return dataclasses.replace(e, diffs=tuple(diffs), validation="server")
-
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="dry-run") as pool:
-        return dataclasses.replace(plan, entries=tuple(pool.map(one, plan.entries)))
+    return Planned(PlatformPlan(env.name, tuple(entries), tuple(notes)), prepared, selection, lib_plan)
 
 
 # --- executing the plan ---------------------------------------------------------------------------------------
@@ -503,7 +455,11 @@ def _backup_before(target: Target, plan: PlatformPlan, skip: set[str], report: R
     for e in plan.entries:
         if e.group == APPLICATIONS or e.name in skip or e.action not in (UPGRADE, DELETE):
             continue
-        record = backups.take(target.helm, env, env.release(e.name), reason=f"before platform {e.action}")
+        if e.plan is not None and e.plan.live is not None:
+            record = backups.take_planned(target.helm, env, env.release(e.name), e.plan,
+                                          reason=f"before platform {e.action}")
+        else:
+            record = backups.take(target.helm, env, env.release(e.name), reason=f"before platform {e.action}")
         if record is not None:
             report(f"backup of {e.name} revision {record.revision} written to {record.path}")
 
@@ -529,7 +485,8 @@ def _application(target: Target, prep: Prepared, entry: PlanEntry, settle: Calla
     """The application through the guarded deploy (confirmed and locked by the platform run); True when ok."""
     t0 = time.monotonic()
     try:
-        out = production.guarded_deploy(target, prep, io=guard.io, report=report, timeout=timeout, guard=guard)
+        out = production.guarded_deploy(target, prep, io=guard.io, report=report, timeout=timeout, guard=guard,
+                                        plan=entry.plan)
     except DeployError as e:
         settle(libs.Outcome(entry.name, libs.FAILED, time.monotonic() - t0, prep.redactor.text(str(e)),
                             chart=entry.chart))

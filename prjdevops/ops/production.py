@@ -24,6 +24,15 @@ from prjdevops.ops.guarded import Guard, Interaction, guarded
 from prjdevops.ops.hooks import HookFailed, HookRunner
 from prjdevops.ops.hooks import log_dir as hook_log_dir
 from prjdevops.ops.lock import current_holder
+from prjdevops.ops.plan import (
+    DEPLOYED_STATES,
+    SERVER,
+    ReleasePlan,
+    load_verdicts,
+    plan_release,
+    record_verdict,
+    rollback_target,
+)
 from prjdevops.ops.release import (
     PENDING,
     HealthSnapshot,
@@ -34,7 +43,6 @@ from prjdevops.ops.release import (
     _quiet,
     apply_with_recovery,
     deploy,
-    diff,
     diff_summary,
     images_of,
     snapshot,
@@ -79,12 +87,16 @@ def last_deployed(target: Target, prep: Prepared, *, before: int | None = None) 
     return good[-1] if good else None
 
 
-def recover(target: Target, prep: Prepared, report: Reporter = _quiet) -> ReleaseInfo:
-    """Roll a release stuck in pending-* back to its last good revision."""
-    stuck = stuck_revision(target, prep)
+def recover(target: Target, prep: Prepared, report: Reporter = _quiet, *,
+            history: list[ReleaseInfo] | None = None) -> ReleaseInfo:
+    """Roll a release stuck in pending-* back to the newest revision deployed healthy before it."""
+    rel = prep.release
+    history = history if history else target.helm.history(rel.name, namespace=rel.namespace)
+    stuck = history[-1] if history and history[-1].status in PENDING else None
     if stuck is None:
         raise ConfigError(f"release {prep.release.name!r} is not stuck; nothing to recover")
-    good = last_deployed(target, prep, before=stuck.revision)
+    earlier = [h for h in history if h.revision < stuck.revision]
+    good = rollback_target(earlier, load_verdicts(target.env, rel, earlier))
     if good is None:
         raise DeployError(f"release {prep.release.name!r} is stuck in {stuck.status} with no earlier good revision",
                           hint=f"uninstall it with invoke stg.delete --env {target.env.name} and deploy again")
@@ -118,14 +130,17 @@ def deploy_hooks(env: Environment, rel: Release, *, backup: bool, gate: bool) ->
 def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: Reporter = _quiet,
                    recover_stuck: bool = False, timeout: int | None = None,
                    gate: Callable[[Target, Prepared], list[str]] | None = None, guard: Guard | None = None,
-                   skip_backup: bool = False) -> Outcome:
+                   skip_backup: bool = False, plan: ReleasePlan | None = None) -> Outcome:
     """The whole production deploy. ``gate`` (optional) returns failed post-deploy checks; any fails the deploy.
 
     ``guard``: the enclosing flow's guard (the platform deploy holds the Lease and the confirmation for the whole
     run), reused instead of taking them again. ``skip_backup``: where the environment keeps backups, skipping one
     needs the typed confirmation even with ``--yes``. The team's hooks run around the upgrade: prepare and
     pre-deploy before it (a failure stops before any change), post-deploy after the health gate (a failure fails
-    the deploy and rolls back like a failed gate), on-failure after a failure.
+    the deploy and rolls back like a failed gate), on-failure after a failure. ``plan``: the release's plan the
+    caller made (with its history); without one it is made here: Helm's status, values and history and one
+    server-side dry run are every read of the release before its first write. A failure rolls back to the newest
+    revision that was deployed healthy, never to a failed one.
     """
     env, rel = target.env, prep.release
     started = time.monotonic()
@@ -143,7 +158,11 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: R
         runner = HookRunner(env, rel, redact=prep.redactor.text, report=report, log_dir=hook_log_dir(env))
         runner.run(hooks["prepare"], event="prepare")
         preflight(target, prep)
-        stuck = stuck_revision(target, prep)
+        if plan is None or (plan.live is not None and not plan.history) or plan.validation != SERVER:
+            # no plan, one without the history a rollback target needs, or one rendered offline because the
+            # releases it needs were installed by the same run first: they are there now
+            plan = plan_release(target, prep, with_history=True)
+        stuck = plan.live if plan.action.recover else None
         if stuck is not None and not g.holds_lease:
             holder = current_holder(target.kube, env.name)
             if holder is not None:
@@ -154,42 +173,54 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: R
             raise GuardRefused(f"release {rel.name!r} is stuck in {stuck.status} (revision {stuck.revision}) from an "
                                "interrupted run (no other deploy holds the lease); nothing was changed",
                                hint="rerun with --recover to roll back to the last deployed revision")
-        diffs = diff(target, prep)
-        current = target.helm.status(rel.name, namespace=rel.namespace)
-        if not diffs and stuck is None and current is not None and current.status == "deployed":
-            report(f"no changes: {rel.name} in {env.name} already matches; nothing to do")
-            return Outcome(rel.name, "unchanged", current.revision)
-        if not diffs and current is not None and current.status != "deployed":
-            report(f"last revision {current.revision} of {rel.name} is {current.status}: deploy again")
-        report(f"plan for {rel.name} in {env.name}: {len(diffs)} object(s) change")
-        for line in diff_summary(diffs):
+        if not plan.changes:
+            revision = plan.live.revision if plan.live else 0
+            report(f"no changes: {rel.name} in {env.name} already matches (revision {revision}, deployed); "
+                   "nothing to do")
+            return Outcome(rel.name, "unchanged", revision)
+        report(f"plan for {rel.name} in {env.name}: {plan.summary()}")
+        for line in [*diff_summary(plan.diffs), *plan.hook_lines()]:
             report(line)
+        if plan.validation != SERVER:
+            report(f"  note: {plan.validation}")
         for line in plan_lines([*hooks["pre-deploy"], *hooks["post-deploy"], *hooks["on-failure"]]):
             report(line)
         g.confirm(f"deploy {rel.name}")
+        history = list(plan.history)
         if stuck is not None:
             g.check()
-            recover(target, prep, report)
-        previous = target.helm.status(rel.name, namespace=rel.namespace)
+            recover(target, prep, report, history=history)
+            history = target.helm.history(rel.name, namespace=rel.namespace)
+        previous = rollback_target(history, load_verdicts(env, rel, history))
         record = None
-        if env.backup.enabled and not skip_backup and previous is not None:
+        if env.backup.enabled and not skip_backup and plan.live is not None:
             g.check()
-            record = backups.take(target.helm, env, rel, reason="before deploy", redactor=prep.redactor)
+            record = backups.take_planned(target.helm, env, rel, plan, reason="before deploy",
+                                          redactor=prep.redactor) if stuck is None else \
+                backups.take(target.helm, env, rel, reason="before deploy", redactor=prep.redactor)
             if record is not None:
                 report(f"backup of revision {record.revision} written to {record.path}")
         g.check()
         runner.run(hooks["pre-deploy"], event="pre-deploy", revision=previous.revision if previous else None)
         try:
             result = deploy(target, prep, timeout=timeout or env.guards.health_timeout, report=report,
-                            description=f"prjdevops deploy to {env.name}", locked=g.holds_lease)
+                            description=f"prjdevops deploy to {env.name}", locked=g.holds_lease,
+                            plan=plan if stuck is None else None)
             failed = gate(target, prep) if gate else []
             if failed:
                 raise HealthCheckFailed(f"post-deploy checks failed: {'; '.join(failed)}")
             runner.run(hooks["post-deploy"], event="post-deploy", revision=result.revision)
+            _verdict(target, prep, result.revision, True, report)
         except (HealthCheckFailed, HelmOperationError, HookFailed) as err:
             failure = {"PRJDEVOPS_ERROR": prep.redactor.text(err.message)}
+            _verdict(target, prep, None, False, report, why=prep.redactor.text(str(err)))
             if previous is None:
                 runner.run(hooks["on-failure"], event="on-failure", extra=failure, stop_on_failure=False)
+                if history:
+                    raise HealthCheckFailed(
+                        prep.redactor.text(f"deploy of {rel.name!r} to {env.name!r} failed and no earlier revision "
+                                           f"was deployed healthy, so nothing was rolled back: {err.message}"),
+                        hint=f"fix the cause and deploy again; see invoke prod.status --env {env.name}") from err
                 raise
             evidence = save_evidence(target, prep, record, str(err))
             report(f"deploy failed: {err}")
@@ -200,11 +231,23 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: R
                        stop_on_failure=False)
             raise HealthCheckFailed(
                 prep.redactor.text(f"deploy of {rel.name!r} to {env.name!r} failed and was rolled back to "
-                                   f"revision {previous.revision} (now revision {verified.revision}, verified "
-                                   f"healthy): {err.message}"),
+                                   f"revision {previous.revision}, the newest deployed healthy (now revision "
+                                   f"{verified.revision}, verified healthy): {err.message}"),
                 hint=f"see the evidence in {evidence}" if evidence else None) from err
-    return Outcome(rel.name, "deployed", result.revision, record.path if record else None, diffs,
+    return Outcome(rel.name, "deployed", result.revision, record.path if record else None, list(plan.diffs),
                    time.monotonic() - started)
+
+
+def _verdict(target: Target, prep: Prepared, revision: int | None, healthy: bool, report: Reporter,
+             why: str = "") -> None:
+    """Record the tool's verdict on a revision it deployed (``None``: the newest one, whatever it is)."""
+    rel = prep.release
+    info = target.helm.status(rel.name, namespace=rel.namespace, revision=revision)
+    if info is None:
+        return
+    problem = record_verdict(target.env, rel, info, healthy, why)
+    if problem:
+        report(f"  note: {problem}")
 
 
 def save_evidence(target: Target, prep: Prepared, record: backups.BackupRecord | None, error: str) -> Path | None:
@@ -233,6 +276,8 @@ def rollback_verified(target: Target, prep: Prepared, to: ReleaseInfo, report: R
                       ) -> ReleaseInfo:
     """Roll back to ``to`` and check the result: deployed, same images and values, workloads healthy."""
     rel, env = prep.release, target.env
+    if not to.manifest:  # a history entry carries no manifest: read the revision itself
+        to = target.helm.status(rel.name, namespace=rel.namespace, revision=to.revision) or to
     report(f"rolling back {rel.name} to revision {to.revision}")
     info = _rollback(target, prep, to.revision, before=target.helm.status(rel.name, namespace=rel.namespace),
                      report=report)
@@ -254,6 +299,9 @@ def rollback_verified(target: Target, prep: Prepared, to: ReleaseInfo, report: R
         raise HealthCheckFailed(f"rollback of {rel.name!r} to revision {to.revision} did not verify: "
                                 + "; ".join(problems), hint=f"inspect with invoke prod.status --env {env.name}")
     report(f"rollback verified: {rel.name} revision {info.revision} (= revision {to.revision}), healthy")
+    problem = record_verdict(env, rel, info, True, f"verified rollback to revision {to.revision}")
+    if problem:
+        report(f"  note: {problem}")
     return info
 
 
@@ -271,20 +319,33 @@ def _manual_rollback(target: Target, prep: Prepared, g: Guard, *, revision: int 
     if not history:
         raise ConfigError(f"release {rel.name!r} is not installed in {env.name!r}; nothing to roll back")
     current = history[-1]
+    verdicts = load_verdicts(env, rel, history)
     if revision is None:
-        prior = [h for h in history if h.revision < current.revision]
-        if not prior:
+        if len(history) < 2:
             raise ConfigError(f"release {rel.name!r} has only revision {current.revision}; nothing to roll back to")
-        revision = prior[-1].revision
+        good = rollback_target([h for h in history if h.revision < current.revision], verdicts)
+        if good is None:
+            raise ConfigError(f"release {rel.name!r} has no earlier revision that was deployed healthy; name one "
+                              "with --revision N", hint="see the history with invoke prod.status")
+        revision = good.revision
     valid = [h.revision for h in history]
     if revision not in valid or revision == current.revision:
         choices = ", ".join(str(r) for r in valid if r != current.revision) or "none"
         raise ConfigError(f"cannot roll {rel.name!r} back to revision {revision}: valid revisions are {choices} "
                           f"(current is {current.revision})")
+    chosen = next(h for h in history if h.revision == revision)
+    unhealthy = chosen.status not in DEPLOYED_STATES or verdicts.get(revision) is False
     hooks = {event: ordered(event, env.hooks, rel.hooks) for event in ("pre-rollback", "post-rollback")}
     for line in plan_lines([*hooks["pre-rollback"], *hooks["post-rollback"]]):
         report(line)
-    g.confirm(f"roll {rel.name} back from revision {current.revision} to {revision}")
+    what = f"roll {rel.name} back from revision {current.revision} to {revision}"
+    if unhealthy:
+        # an explicit revision that never deployed healthy: asked in every environment, and said plainly
+        why = chosen.status if chosen.status not in DEPLOYED_STATES else "found unhealthy by prjdevops"
+        report(f"warning: revision {revision} is {why}; rolling back to it restores a release that failed")
+        g.confirm(what + f", WHICH IS {why.upper()} (it was never deployed healthy)", always=True)
+    else:
+        g.confirm(what)
     if env.backup.enabled:
         g.check()
         record = backups.take(target.helm, env, rel, reason=f"before rollback to r{revision}",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from prjdevops.adapters.helm import (
     HelmClient,
     ReleaseInfo,
+    chart_value_keys,
     new_cancel_token,
     render,
     schema_problems,
@@ -27,9 +28,10 @@ from prjdevops.adapters.helm import (
 from prjdevops.adapters.kube import KubeClient
 from prjdevops.errors import DeployError, HealthCheckFailed, HelmOperationError, ValuesError
 from prjdevops.health import READINESS, WORKLOAD_KINDS, pod_problem, pod_ready, pod_restarts, selector_string
-from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manifest
+from prjdevops.manifests import ObjectDiff, key_text, parse_manifest
 from prjdevops.model import Environment, Release
-from prjdevops.values import LayeredValues, Redactor, layer
+from prjdevops.ops.plan import LiveState, ReleasePlan
+from prjdevops.values import LayeredValues, Redactor, layer, unknown_keys, unknown_values_message
 
 if TYPE_CHECKING:
     from prjdevops.ops.guarded import Interaction
@@ -150,8 +152,9 @@ class Prepared:
 
 
 def prepare(env: Environment, name: str, *, values_files: Sequence[Path] = (),
-            sets: Sequence[str] = ()) -> Prepared:
-    """Layer the release's values and check them against the chart's schema, naming the file and key."""
+            sets: Sequence[str] = (), allow_unknown: bool = False) -> Prepared:
+    """Layer the release's values and check them against the chart's schema, naming the file and key. A key the
+    chart neither has nor allows (a typo) is refused unless ``allow_unknown``."""
     release = env.release(name)
     for f in values_files:
         if not Path(f).exists():
@@ -170,11 +173,24 @@ def prepare(env: Environment, name: str, *, values_files: Sequence[Path] = (),
         raise ValuesError(f"release {name!r}: {key} (set in {layered.source_of(key)}): number out of the 64-bit "
                           "integer range")
     if release.local_chart:
+        check_known_keys(Path(release.chart), name, layered, allow_unknown=allow_unknown)
         problems = schema_problems(Path(release.chart), layered.values)
         if problems:
             lines = [f"{key} (set in {layered.source_of(key)}): {reason}" for key, reason in problems]
             raise ValuesError(redactor.text(f"release {name!r}: invalid values: " + "; ".join(lines)))
     return Prepared(release=release, values=layered, redactor=redactor)
+
+
+def check_known_keys(chart: Path, name: str, layered: LayeredValues, *, allow_unknown: bool = False) -> None:
+    """Refuse keys the chart neither has in values.yaml nor allows in values.schema.json (typos), naming the key,
+    the layer that set it and the nearest known key."""
+    if allow_unknown:
+        return
+    defaults, schema = chart_value_keys(chart)
+    found = unknown_keys(layered.values, defaults, schema)
+    if found:
+        raise ValuesError(layered.redactor().text(unknown_values_message(name, layered, found)),
+                          hint="fix the key, or pass --allow-unknown-values if the chart reads it anyway")
 
 
 def _out_of_range(value: Any, path: str = "") -> Iterable[str]:
@@ -326,7 +342,7 @@ def stuck_message(snap: HealthSnapshot) -> str:
 
 
 def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[[], ReleaseInfo], *,
-                        before: ReleaseInfo | None, report: Reporter = _quiet,
+                        before: ReleaseInfo | LiveState | None, report: Reporter = _quiet,
                         stopped: Callable[[], bool] = lambda: False,
                         healthy: Callable[[], bool] | None = None, locked: bool = False) -> ReleaseInfo:
     """Run a Helm write (``do``: upgrade-or-install, rollback); after a transient API failure (429/5xx, no
@@ -448,12 +464,19 @@ def hosts_of(objects: Iterable[dict[str, Any]]) -> list[str]:
 
 
 def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | None = None,
-           report: Reporter = _quiet, description: str | None = None, locked: bool = False) -> DeployResult:
-    """``helm upgrade --install`` of one release; with ``wait`` Helm's watcher waits while we show progress."""
+           report: Reporter = _quiet, description: str | None = None, locked: bool = False,
+           plan: ReleasePlan | None = None) -> DeployResult:
+    """``helm upgrade --install`` of one release; with ``wait`` Helm's watcher waits while we show progress.
+
+    ``plan``: the release's plan the caller made (and showed): its live state and desired objects are used as they
+    are, nothing is read or rendered again."""
+    from prjdevops.ops.plan import plan_release
+
     rel = prep.release
     timeout = timeout or rel.timeout
     started = time.monotonic()
-    before = target.helm.status(rel.name, namespace=rel.namespace)
+    plan = plan or plan_release(target, prep)
+    before = plan.live
     report(f"{'upgrading' if before else 'installing'} {rel.name} in namespace {rel.namespace} "
            f"(chart {Path(rel.chart).name if rel.local_chart else rel.chart})")
     wait_mode = rel.wait if (wait and rel.wait != "none") else None
@@ -461,7 +484,7 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
     cancel = new_cancel_token()
 
     interrupted = threading.Event()
-    objects = parse_manifest(render_for(prep, rel.namespace, is_upgrade=before is not None), rel.namespace)
+    objects = [dict(o) for o in plan.desired]
 
     def run() -> None:
         try:
@@ -470,7 +493,7 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
                 lambda: target.helm.upgrade_install(
                     rel.chart, rel.name, prep.values.values, namespace=rel.namespace, wait=wait_mode,
                     timeout=timeout, description=description, chart_version=rel.version, repo_url=rel.repo,
-                    cancel=cancel),
+                    cancel=cancel, exists=before is not None),
                 before=before, report=report, stopped=interrupted.is_set, locked=locked,
                 healthy=(lambda: snapshot(target.kube, objects, rel.namespace).healthy) if objects else None)
         except BaseException as e:  # re-raised in the caller's thread below
@@ -519,7 +542,7 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
     return DeployResult(release=rel.name, namespace=rel.namespace, revision=info.revision, status=info.status,
                         chart=f"{info.chart}@{info.chart_version}", images=images_of(live_objects),
                         hosts=hosts_of(live_objects), seconds=time.monotonic() - started,
-                        changed=before is None or before.manifest != info.manifest, health=health)
+                        changed=plan.changes, health=health)
 
 
 def render_for(prep: Prepared, namespace: str, *, is_upgrade: bool = False) -> str:
@@ -535,18 +558,10 @@ def render_for(prep: Prepared, namespace: str, *, is_upgrade: bool = False) -> s
 
 
 def diff(target: Target, prep: Prepared) -> list[ObjectDiff]:
-    """Per-object diff of the live release manifest against what a deploy would apply; secrets redacted."""
-    rel = prep.release
-    live = target.helm.status(rel.name, namespace=rel.namespace)
-    live_objs = parse_manifest(live.manifest if live else "", rel.namespace)
-    new_objs = parse_manifest(render_for(prep, rel.namespace, is_upgrade=live is not None), rel.namespace)
-    redactor = prep.redactor
-    if live is not None:
-        # the live side can hold secrets this run does not know (set by an earlier run's values file, or rotated
-        # since): redact what the live release's own values hold under secret keys too
-        redactor = Redactor().merge(prep.redactor).add_secrets_of(
-            target.helm.get_values(rel.name, namespace=rel.namespace))
-    return diff_objects(live_objs, new_objs, redactor)
+    """Per-object diff of the live release manifest against what a deploy would apply (the release's plan)."""
+    from prjdevops.ops.plan import plan_release
+
+    return list(plan_release(target, prep).diffs)
 
 
 def diff_summary(diffs: Sequence[ObjectDiff]) -> list[str]:
@@ -608,8 +623,9 @@ def status(target: Target, name: str) -> ReleaseStatus:
 
 
 def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, wait: bool = True, timeout: int | None = None,
-                   report: Reporter = _quiet) -> DeployResult:
-    """``stg.deploy``: the environment's guards (cluster, Lease, confirmation where asked), then the deploy."""
+                   report: Reporter = _quiet, plan: ReleasePlan | None = None) -> DeployResult:
+    """``stg.deploy``: the environment's guards (cluster, Lease, confirmation where asked), then the deploy of the
+    release's plan (``plan``: made by the caller, who decided it changes something)."""
     from prjdevops.hooks import ordered, plan_lines
     from prjdevops.ops.guarded import guarded
     from prjdevops.ops.hooks import HookFailed, HookRunner, log_dir
@@ -623,12 +639,15 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, wait: boo
         for line in plan_lines([*hooks["pre-deploy"], *hooks["post-deploy"], *hooks["on-failure"]]):
             report(line)
         guard.confirm(f"deploy {rel.name}")
-        before = target.helm.status(rel.name, namespace=rel.namespace)
+        if plan is None:
+            from prjdevops.ops.plan import plan_release
+
+            plan = plan_release(target, prep)
         guard.check()
-        runner.run(hooks["pre-deploy"], event="pre-deploy", revision=before.revision if before else None)
+        runner.run(hooks["pre-deploy"], event="pre-deploy", revision=plan.live.revision if plan.live else None)
         try:
             result = deploy(target, prep, wait=wait, timeout=timeout, report=report, locked=guard.holds_lease,
-                            description=f"prjdevops deploy to {env.name}")
+                            description=f"prjdevops deploy to {env.name}", plan=plan)
             runner.run(hooks["post-deploy"], event="post-deploy", revision=result.revision)
         except (HealthCheckFailed, HelmOperationError, HookFailed) as err:
             runner.run(hooks["on-failure"], event="on-failure", extra={"PRJDEVOPS_ERROR": prep.redactor.text(

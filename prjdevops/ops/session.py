@@ -93,10 +93,11 @@ def open_target(settings: Settings, name: str, report: Reporter = _quiet) -> Tar
 
 
 def open_release(settings: Settings, name: str, release: str, *, values_files: Sequence[Path] = (),
-                 sets: Sequence[str] = (), report: Reporter = _quiet) -> tuple[Target, Prepared]:
+                 sets: Sequence[str] = (), report: Reporter = _quiet,
+                 allow_unknown: bool = False) -> tuple[Target, Prepared]:
     """Load, layer and check the release's values first (bad input fails before any cluster is touched or
     started), then bind the environment's cluster."""
     env = load(settings, name)
-    prep = prepare(env, release, values_files=values_files, sets=sets)
+    prep = prepare(env, release, values_files=values_files, sets=sets, allow_unknown=allow_unknown)
     ensure_cluster(env, settings, report)
     return connect(env), prep

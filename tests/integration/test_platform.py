@@ -238,7 +238,7 @@ def test_dry_run_changes_nothing_and_is_validated_by_the_api_server(tmp_path: Pa
         assert rows["plate-web"]["action"] == "install" and rows["plate-web"]["validation"] == "server"
         assert rows["metallb"]["action"] == "upgrade" and rows["metallb"]["validation"] == "server"
         assert any("controller:v0.14.8" in d["diff"] for d in rows["metallb"]["diffs"])
-        assert rows["cert-manager"]["action"] == "unchanged" and rows["cert-manager"]["validation"] is None
+        assert rows["cert-manager"]["action"] == "unchanged" and rows["cert-manager"]["validation"] == "server"
         assert [r["name"] for r in doc["releases"]] == [*TIER1, "plate-web"]
         assert all(r["diffs"] for r in doc["releases"] if r["action"] != "unchanged")
 

@@ -122,7 +122,7 @@ def test_cli_deploy_status_diff_delete(env_dir: Path) -> None:
     assert changed.returncode == 2
     assert "change  Deployment/plate-web" in changed.stdout
     dry = invoke(["stg.deploy", "--env", "itest", "--set", "replicaCount=2", "--dry-run"], env_dir)
-    assert dry.returncode == 0 and "nothing applied" in dry.stdout
+    assert dry.returncode == 2 and "nothing applied" in dry.stdout  # changes: 2, like stg.diff
     status = invoke(["stg.status", "--env", "itest"], env_dir)
     assert status.returncode == 0
     assert "RELEASE" in status.stdout and "POD" in status.stdout and "plate-web" in status.stdout

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from prjdevops.dag import Dag
-from prjdevops.ops.libraries import Outcome, Plan, Recap, ReleasePlan, _kinds, crd_problems
+from prjdevops.ops.libraries import Outcome, Plan, Recap, _kinds, crd_problems
+from prjdevops.ops.plan import Changes, LiveState, ReleasePlan, decide
 
 CM = ("cert-manager.io", "ClusterIssuer")
 POOL = ("metallb.io", "IPAddressPool")
@@ -63,19 +64,23 @@ def test_recap_lists_every_release_with_counts() -> None:
     assert recap.to_json()["counts"] == {"ok": 0, "changed": 1, "failed": 1, "skipped": 1}
 
 
+def _plan(name: str, ns: str, chart_from: str, chart_to: str, *, values_changed: bool = False) -> ReleasePlan:
+    live = LiveState(1, "deployed", chart_from)
+    action = decide(live, Changes(chart_from, chart_to, 0, values_changed))
+    return ReleasePlan(name, ns, chart_to, live, (), (), (), values_changed, action, "server", "d")
+
+
 def test_plan_lines_show_groups_needs_and_external_needs() -> None:
     dag = Dag(groups=(("cluster-issuer",), ("jenkins",)), needs={"cluster-issuer": (), "jenkins": ("cluster-issuer",)},
               external={"cluster-issuer": ("cert-manager",)}, ignored={"jenkins": ("metallb-config",)})
     plan = Plan(dag, {
-        "cluster-issuer": ReleasePlan("cluster-issuer", "cert-manager", "none", "cluster-issuer@0.1.0",
-                                      "cluster-issuer@0.1.0"),
-        "jenkins": ReleasePlan("jenkins", "jenkins", "upgrade", "jenkins@5.7.20", "jenkins@5.7.21",
-                               values_changed=True, status="deployed"),
+        "cluster-issuer": _plan("cluster-issuer", "cert-manager", "cluster-issuer@0.1.0", "cluster-issuer@0.1.0"),
+        "jenkins": _plan("jenkins", "jenkins", "jenkins@5.7.20", "jenkins@5.7.21", values_changed=True),
     })
     assert plan.changes
     lines = plan.lines()
     assert lines[0] == "group 1:"
-    assert "no change (cluster-issuer@0.1.0)" in lines[1]
+    assert "unchanged (cluster-issuer@0.1.0)" in lines[1]
     assert "[after cert-manager (must already be deployed)]" in lines[1]
     assert lines[2] == "group 2:"
     assert "upgrade: jenkins@5.7.20 -> jenkins@5.7.21, values differ  [after cluster-issuer]" in lines[3]

@@ -173,3 +173,63 @@ def test_redactor_applies_to_diff_text() -> None:
 def test_secret_diff_does_not_invent_fields() -> None:
     (d,) = diff_objects([], [_secret({"PW": _b64("brand-new-pw")})])
     assert "stringData" not in d.diff
+
+
+# --- Helm's document splitting (releaseutil.SplitManifests) ----------------------------------------------------
+
+# Rendered shapes from real charts. cert-manager v1.16.2 templates/rbac.yaml closes `{{- if ... -}}` right after
+# `---`, so the comment is glued to the separator; a `---` followed by `{{- include ... }}` glues the next object's
+# first line; Helm's regex `(?:^|\s*\n)---\s*` splits all of them.
+SPLIT_CASES = [
+    ("plain", "a: 1\n---\nb: 2\n", ["a: 1", "b: 2"]),
+    # matches never overlap (Go's Split, like Python's): a second `---` right after one stays in the document,
+    # where YAML reads it as a document start
+    ("consecutive separators", "---\n---\na: 1\n---\n\n---\n", ["---\na: 1", "---"]),
+    ("blank documents", "a: 1\n---\n\n---\n  \n---\nb: 2", ["a: 1", "---", "b: 2"]),
+    ("cert-manager ---# comment",
+     "---\n# Source: cert-manager/templates/rbac.yaml\nkind: A\n---# Permission to approve CertificateRequests "
+     "referencing cert-manager.io Issuers and ClusterIssuers\nkind: B\n",
+     ["# Source: cert-manager/templates/rbac.yaml\nkind: A",
+      "# Permission to approve CertificateRequests referencing cert-manager.io Issuers and ClusterIssuers\nkind: B"]),
+    ("---{{- if}} glues the first key", "kind: A\n---kind: B\n", ["kind: A", "kind: B"]),
+    ("separator with trailing spaces and CRLF", "kind: A\r\n---   \r\nkind: B", ["kind: A", "kind: B"]),
+    ("--- inside a line is no separator", "data:\n  x: |\n    a---b\n", ["data:\n  x: |\n    a---b"]),
+    ("empty", "", []),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), [(t, w) for _, t, w in SPLIT_CASES], ids=[c[0] for c in SPLIT_CASES])
+def test_split_manifests_as_helm(text: str, want: list[str]) -> None:
+    from prjdevops.manifests import split_manifests
+
+    assert split_manifests(text) == want
+
+
+def test_parse_manifest_reads_the_cert_manager_comment_shape() -> None:
+    text = ("---\n# Source: cert-manager/templates/rbac.yaml\napiVersion: rbac.authorization.k8s.io/v1\n"
+            "kind: ClusterRole\nmetadata:\n  name: cm-approve\n---# Permission to approve CertificateRequests\n"
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: cm-approve\n"
+            "---apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n")
+    objs = parse_manifest(text, "cert-manager")
+    assert [key_of(o) for o in objs] == [("ClusterRole", "", "cm-approve"), ("ClusterRoleBinding", "", "cm-approve"),
+                                         ("ServiceAccount", "cert-manager", "sa")]
+
+
+def test_a_document_that_is_not_yaml_is_one_project_error() -> None:
+    from prjdevops.errors import DeployError
+
+    with pytest.raises(DeployError, match="not valid YAML"):
+        parse_manifest("kind: A\n---\nkind: [unclosed\n")
+
+
+def test_the_cert_manager_stand_in_renders_the_upstream_boundary_and_parses() -> None:
+    """Rendered by real Helm: `---# Permission to approve...` (upstream templates/rbac.yaml's shape) is read."""
+    from prjdevops.adapters.helm import render
+
+    chart = Path(__file__).resolve().parents[2] / "helm" / "standins" / "cert-manager"
+    rendered = render(chart, {"crds": {"enabled": True}}, release="cm", namespace="cert-manager")
+    rbac = rendered["cert-manager/templates/rbac.yaml"]
+    assert "\n---# Permission to approve CertificateRequests" in rbac
+    names = [o["metadata"]["name"] for o in parse_manifest(rbac)]
+    assert names == ["cm-controller-certificates", "cm-controller-approve:cert-manager-io",
+                     "cm-controller-approve:cert-manager-io"]

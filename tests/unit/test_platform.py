@@ -11,26 +11,28 @@ import pytest
 from prjdevops.errors import ConfigError
 from prjdevops.manifests import ObjectDiff
 from prjdevops.model import Release
-from prjdevops.ops import libraries as libs
 from prjdevops.ops import platform as pf
+from prjdevops.ops.plan import Changes, LiveState, ReleasePlan, decide
 
 DIFF = ObjectDiff(("Deployment", "web", "web"), "change", "--- live\n+++ new\n-replicas: 1\n+replicas: 2\n")
 
 
-def rp(action: str, **kw: Any) -> libs.ReleasePlan:
-    return libs.ReleasePlan(name="web", namespace="web", action=action, chart_from=kw.pop("chart_from", ""),
-                            chart_to=kw.pop("chart_to", "web@1.0.0"), **kw)
+def rp(chart_from: str = "", *, status: str = "deployed", diffs: tuple[ObjectDiff, ...] = (),
+       values_changed: bool = False, chart_to: str = "web@1.0.0") -> ReleasePlan:
+    """A release plan as ops.plan makes one (the action from decide)."""
+    live = LiveState(7, status, chart_from) if chart_from else None
+    action = decide(live, Changes(chart_from, chart_to, len(diffs), values_changed))
+    return ReleasePlan("web", "web", chart_to, live, (), (), diffs, values_changed, action, "server", "d")
 
 
 @pytest.mark.parametrize(("plan", "action", "summary"), [
-    (rp("install", diffs=[DIFF]), "install", "install web@1.0.0 (1 object(s))"),
-    (rp("none", chart_from="web@1.0.0", status="deployed"), "unchanged", "unchanged (web@1.0.0)"),
-    (rp("upgrade", chart_from="web@0.9.0", diffs=[DIFF]), "upgrade",
-     "upgrade web@0.9.0 -> web@1.0.0: 1 object(s) differ"),
-    (rp("upgrade", chart_from="web@1.0.0", values_changed=True), "upgrade", "upgrade web@1.0.0: values differ"),
-    (rp("upgrade", chart_from="web@1.0.0", status="failed"), "upgrade", "upgrade web@1.0.0: live status failed"),
+    (rp(diffs=(DIFF,)), "install", "install web@1.0.0 (1 object(s))"),
+    (rp("web@1.0.0"), "unchanged", "unchanged (web@1.0.0)"),
+    (rp("web@0.9.0", diffs=(DIFF,)), "upgrade", "upgrade web@0.9.0 -> web@1.0.0: 1 object(s) differ"),
+    (rp("web@1.0.0", values_changed=True), "upgrade", "upgrade web@1.0.0: values differ"),
+    (rp("web@1.0.0", status="failed"), "upgrade", "upgrade web@1.0.0: last revision 7 is failed: deploy again"),
 ])
-def test_entry_from_a_release_plan(plan: libs.ReleasePlan, action: str, summary: str) -> None:
+def test_entry_from_a_release_plan(plan: ReleasePlan, action: str, summary: str) -> None:
     e = pf.entry_from(plan, Release("web", "charts/web", "web", group="dev-tools"), step=2, needs=("db",))
     assert (e.action, e.summary(), e.step, e.group, e.needs) == (action, summary, 2, "dev-tools", ("db",))
     assert e.changes == (action != "unchanged")
@@ -84,7 +86,7 @@ def test_plan_json_is_a_machine_readable_document() -> None:
     (web,) = doc["releases"]
     assert web == {"name": "web", "namespace": "web", "group": "applications", "step": 1, "chart": "web@1.0.0",
                    "chart_from": "web@0.9.0", "action": "upgrade", "detail": "", "needs": [],
-                   "validation": "failed: denied", "digest": "d",
+                   "validation": "failed: denied", "digest": "d", "hooks": [],
                    "diffs": [{"kind": "Deployment", "namespace": "web", "name": "web", "action": "change",
                               "diff": DIFF.diff}]}
     assert [e.name for e in plan.rejected] == ["web"]

@@ -344,3 +344,54 @@ def test_multiline_secret_is_redacted_line_by_line(files: dict[str, Path], tmp_p
     for line in pem.splitlines():
         assert line not in out
     assert "kept" in out
+
+
+# --- keys the chart does not know (typos) -------------------------------------------------------------------------
+
+DEFAULTS = {"replicaCount": 1, "image": {"repository": "r", "tag": ""}, "podAnnotations": {}, "resources": {},
+            "tolerations": [], "postgresql": {"auth": {"password": ""}}, "nothing": None}
+SCHEMA = {"type": "object", "properties": {"extraEnv": {"type": "array"},
+                                           "strict": {"type": "object", "additionalProperties": False,
+                                                      "properties": {"a": {"type": "string"}}},
+                                           "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}
+
+UNKNOWN = [
+    ("known keys", {"replicaCount": 3, "image": {"tag": "1.2"}}, None, []),
+    ("typo at the top, nearest named", {"replicaCont": 3}, None, [("replicaCont", "replicaCount")]),
+    ("typo nested", {"image": {"tagg": "1"}}, None, [("image.tagg", "image.tag")]),
+    ("free-form mapping default ({})", {"podAnnotations": {"a/b": "c"}, "resources": {"limits": {"cpu": 1}}}, None,
+     []),
+    ("under a list or null default", {"tolerations": [{"key": "x"}], "nothing": {"deep": 1}}, None, []),
+    ("subchart values", {"postgresql": {"auth": {"password": "x", "pasword": "y"}}}, None,
+     [("postgresql.auth.pasword", "postgresql.auth.password")]),
+    ("global always allowed", {"global": {"imageRegistry": "x"}}, None, []),
+    ("allowed by the schema only", {"extraEnv": [{"name": "A"}], "labels": {"team": "x"}}, SCHEMA, []),
+    ("schema mapping that lists its keys", {"strict": {"a": "x", "b": "y"}}, SCHEMA, [("strict.b", "")]),
+    ("nothing near", {"zzz": 1}, None, [("zzz", "")]),
+]
+
+
+@pytest.mark.parametrize(("values", "schema", "want"), [u[1:] for u in UNKNOWN], ids=[u[0] for u in UNKNOWN])
+def test_unknown_keys(values: dict[str, Any], schema: dict[str, Any] | None, want: list[tuple[str, str]]) -> None:
+    from prjdevops.values import unknown_keys
+
+    assert unknown_keys(values, DEFAULTS, schema) == want
+
+
+def test_unknown_key_message_names_key_layer_and_nearest() -> None:
+    from prjdevops.values import unknown_values_message
+
+    lv = LayeredValues(values={"replicaCont": 3}, sources={"replicaCont": "--set replicaCont"})
+    msg = unknown_values_message("plate-web", lv, [("replicaCont", "replicaCount")])
+    assert msg.startswith("release 'plate-web': the chart has no value replicaCont (set in --set replicaCont): "
+                          "did you mean replicaCount?")
+
+
+def test_unknown_keys_follow_schema_refs_to_free_form_maps() -> None:
+    from prjdevops.values import unknown_keys
+
+    schema = {"properties": {"config": {"$ref": "#/definitions/envMap"}},
+              "definitions": {"envMap": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    defaults = {"config": {"LOG_LEVEL": "info"}, "image": {"tag": ""}}
+    assert unknown_keys({"config": {"smtp_password": "x", "LOG_LEVEL": "debug"}}, defaults, schema) == []
+    assert unknown_keys({"image": {"tagg": "1"}}, defaults, schema) == [("image.tagg", "image.tag")]
