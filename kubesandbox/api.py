@@ -144,7 +144,7 @@ class Api:
         self.on_change: list[Callable[[], None]] = []
         # Field ownership is always recorded; conflicts are raised only when ssa_conflicts is on.
         self.ownership = Ownership()
-        self.ssa_conflicts = False
+        self.ssa_conflicts = True
         # Set by the controllers so synchronous allocation (cluster IPs) happens at create time.
         self.service_allocator: Callable[[Obj], None] | None = None
         self._event_lock = threading.Lock()
