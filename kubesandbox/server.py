@@ -624,8 +624,7 @@ class Handler(BaseHTTPRequestHandler):
             timeout = float(params.get("timeoutSeconds") or 1800)
         except ValueError as e:
             raise ApiError(400, "timeoutSeconds must be a number") from e
-        if send_initial and not bookmarks:
-            raise ApiError(422, "sendInitialEvents requires allowWatchBookmarks=true")
+
 
         def wanted(o: Obj) -> bool:
             meta = o["metadata"]
@@ -842,8 +841,9 @@ def duplicate_fields(body: bytes) -> list[str]:
 
 def _field_validation(params: dict[str, str]) -> str:
     mode = params.get("fieldValidation") or "Warn"
-    if mode not in ("Strict", "Warn", "Ignore"):
-        raise ApiError(400, f"fieldValidation must be one of Ignore, Warn or Strict, not {mode!r}")
+    if mode not in ("Ignore", "Warn", "Strict"):
+        raise _options_invalid("CreateOptions", [FieldError(
+            "FieldValueNotSupported", "fieldValidation", mode, 'supported values: "Ignore", "Strict", "Warn"')])
     return mode
 
 
