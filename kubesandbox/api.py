@@ -913,7 +913,8 @@ _BUILTIN_GROUPS = frozenset({"", "apps", "batch", "networking.k8s.io", "policy",
                              "rbac.authorization.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io",
                              "discovery.k8s.io", "events.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
                              "admissionregistration.k8s.io", "apiregistration.k8s.io",
-                             "certificates.k8s.io"})
+                             "certificates.k8s.io", "node.k8s.io", "flowcontrol.apiserver.k8s.io",
+                             "resource.k8s.io"})
 
 
 def _drop_nulls(value: Any) -> None:

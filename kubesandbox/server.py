@@ -303,14 +303,14 @@ class Handler(BaseHTTPRequestHandler):
         elif segs[:1] == ["apis"] and len(segs) >= 2:
             gvs = reg.group_versions()
             if segs[1] not in gvs:
-                raise ApiError(404, "the server could not find the requested resource")
+                return self._page_not_found()
             if len(segs) == 2:
                 self._only_get(method)
                 return self._send_obj(200, {"kind": "APIGroup", "apiVersion": "v1",
                                             **_api_group(segs[1], gvs[segs[1]])})
             group, version, rest = segs[1], segs[2], segs[3:]
             if version not in gvs[segs[1]]:
-                raise ApiError(404, "the server could not find the requested resource")
+                return self._page_not_found()
         else:
             raise ApiError(404, "the server could not find the requested resource")
         if not rest:
@@ -557,8 +557,12 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(406, f'only the following media types are accepted: application/json (got "{accept}")')
         got = one(key)
         if got is None:
-            raise ApiError(404, "the server could not find the requested resource")
+            return self._page_not_found()
         return self._send(200, got[0])
+
+    def _page_not_found(self) -> None:
+        """What kube-apiserver's mux answers for a path no API group serves: plain text, not a Status."""
+        return self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     def _scale(self, method: str, rt: ResourceType, ns: str, name: str, params: dict[str, str],
                body: bytes) -> None:
