@@ -450,12 +450,15 @@ class Api:
             schema.prune(obj, sch)
             schema.apply_defaults(obj, sch)
             found = schema.validate(obj, sch, cel_rules=False)
-            if found and schema.has_cel(sch):
-                # apiextensions-apiserver does not run CEL rules on an object that already failed the schema
-                found.append(FieldError("FieldValueInvalid", "<nil>", None, "some validation rules were not "
-                                        "checked because the object was invalid; correct the existing errors to "
-                                        "complete validation"))
-            elif not found:
+            blocking = {"FieldValueTypeInvalid", "FieldValueRequired", "FieldValueNotSupported"}
+            if any(e.type in blocking for e in found):
+                # apiextensions-apiserver does not run CEL rules on an object whose shape is wrong (types,
+                # required fields, enums); other schema errors do not stop them
+                if schema.has_cel(sch):
+                    found.append(FieldError("FieldValueInvalid", "<nil>", None, "some validation rules were not "
+                                            "checked because the object was invalid; correct the existing errors "
+                                            "to complete validation"))
+            else:
                 found = schema.validate(obj, sch)
             errs.extend(found)
         if errs:
