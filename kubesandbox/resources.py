@@ -75,16 +75,16 @@ class ResourceType:
         return out
 
 
-# Subresources kube-apiserver lists that the sandbox does not serve (listed so discovery matches).
+# Subresources kube-apiserver lists beyond status/scale, listed so discovery matches. The proxies are left
+# out on purpose: clients (e.g. the verify suite) look for services/proxy to decide whether to use it, and
+# the sandbox does not serve it.
 _CG = ("create", "get")
 DISCOVERY_ONLY_SUBRESOURCES: dict[tuple[str, str], tuple[tuple[str, tuple[str, ...]], ...]] = {
     ("", "pods"): (("attach", _CG), ("binding", ("create",)), ("ephemeralcontainers", ("get", "patch", "update")),
                    ("eviction", ("create",)), ("exec", _CG), ("log", ("get",)), ("portforward", _CG),
-                   ("proxy", ("create", "delete", "get", "patch", "update")), ("resize", ("get", "patch", "update"))),
+                   ("resize", ("get", "patch", "update"))),
     ("", "namespaces"): (("finalize", ("update",)),),
-    ("", "nodes"): (("proxy", ("create", "delete", "get", "patch", "update")),),
     ("", "serviceaccounts"): (("token", ("create",)),),
-    ("", "services"): (("proxy", ("create", "delete", "get", "patch", "update")),),
 }
 
 
