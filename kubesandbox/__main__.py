@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="CIDR for LoadBalancer IPs when no MetalLB IPAddressPool exists (default: none, <pending>)")
     serve.add_argument("--probe-time-scale", type=float, default=0.01,
                        help="readiness/startup probe initialDelaySeconds are multiplied by this (default 0.01)")
-    serve.add_argument("--ssa-conflicts", action="store_true",
-                       help="refuse server-side applies that change fields another manager owns (409)")
+    serve.add_argument("--ssa-conflicts", action=argparse.BooleanOptionalAction, default=True,
+                       help="refuse server-side applies that change fields another manager owns (409; default on)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -39,11 +39,16 @@ INITIAL_STATUS: dict[str, Obj] = {
     "HorizontalPodAutoscaler": {"desiredReplicas": 0, "currentReplicas": 0},
     "PodDisruptionBudget": {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0,
                             "expectedPods": 0},
+    "Ingress": {"loadBalancer": {}},
 }
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NODE_NAME = "sandbox-node"
 DEFAULT_STORAGE_CLASS = "standard"
+# Kinds whose REST strategy never sets metadata.generation.
+NO_GENERATION = frozenset({("", "ConfigMap"), ("", "Secret"), ("", "ServiceAccount"), ("", "Endpoints"),
+                           ("", "Event"), ("events.k8s.io", "Event"), ("coordination.k8s.io", "Lease"),
+                           ("discovery.k8s.io", "EndpointSlice")})
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
@@ -61,8 +66,13 @@ class ApiError(Exception):
     def status(self) -> Obj:
         out: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                     "message": self.message, "reason": self.reason, "code": self.code}
+        if not self.reason:
+            del out["reason"]
         if self.details:
-            out["details"] = self.details
+            details = dict(self.details)
+            if not details.get("group"):
+                details.pop("group", None)  # Go omits an empty group (the core API group)
+            out["details"] = details
         return out
 
 
@@ -144,7 +154,7 @@ class Api:
         self.on_change: list[Callable[[], None]] = []
         # Field ownership is always recorded; conflicts are raised only when ssa_conflicts is on.
         self.ownership = Ownership()
-        self.ssa_conflicts = False
+        self.ssa_conflicts = True
         # Set by the controllers so synchronous allocation (cluster IPs) happens at create time.
         self.service_allocator: Callable[[Obj], None] | None = None
         self._event_lock = threading.Lock()
@@ -321,7 +331,8 @@ class Api:
                                details={"name": name, "group": rt.group, "kind": rt.plural})
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now()
-            meta["generation"] = 1
+            if (rt.group, rt.kind) not in NO_GENERATION:
+                meta["generation"] = 1
             for k in ("resourceVersion", "deletionTimestamp", "managedFields", "selfLink"):
                 meta.pop(k, None)
             if "status" in rt.subresources and rt.kind not in ("Pod", "Node"):
@@ -438,7 +449,18 @@ class Api:
         if sch is not None:
             schema.prune(obj, sch)
             schema.apply_defaults(obj, sch)
-            errs.extend(schema.validate(obj, sch))
+            found = schema.validate(obj, sch, cel_rules=False)
+            blocking = {"FieldValueTypeInvalid", "FieldValueRequired", "FieldValueNotSupported"}
+            if any(e.type in blocking for e in found):
+                # apiextensions-apiserver does not run CEL rules on an object whose shape is wrong (types,
+                # required fields, enums); other schema errors do not stop them
+                if schema.has_cel(sch):
+                    found.append(FieldError("FieldValueInvalid", "<nil>", None, "some validation rules were not "
+                                            "checked because the object was invalid; correct the existing errors "
+                                            "to complete validation"))
+            else:
+                found = schema.validate(obj, sch)
+            errs.extend(found)
         if errs:
             raise invalid_errors(rt, str(obj["metadata"].get("name", "")), errs)
 
@@ -451,7 +473,7 @@ class Api:
             self._validate(rt, new, old)
         if admit:
             self._admit(rt, "UPDATE", new, old, subresource, "ValidatingWebhookConfiguration")
-        if _body_sans(new) != _body_sans(old):
+        if _body_sans(new) != _body_sans(old) and "generation" in old["metadata"]:
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if _meta_sans_rv(new) == _meta_sans_rv(old) or dry_run:
@@ -520,6 +542,9 @@ class Api:
                         raise ApiError(400, "metadata must be an object")
                     if pmeta.get("name") and pmeta["name"] != name:
                         raise ApiError(400, "the name of the apply configuration does not match the URL")
+                    # kube-apiserver v1.36 answers an apply with an unknown field under Strict with a 500
+                    # ("failed to create typed patch object ... field not declared in schema"); the sandbox keeps
+                    # the 400 so clients do not take a chart typo for a transient server error.
                     self.validate_fields(rt, patch, field_validation, warnings)
                     prev = self.store.applied(rt.key, ns, name, field_manager or "")
                     if old is None:
@@ -533,6 +558,8 @@ class Api:
                         return created, True
                     merged = apply(copy.deepcopy(old), patch, prev)
                 elif ct == "application/json-patch+json":
+                    if not isinstance(patch, list):
+                        raise ApiError(400, "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
                     merged = json_patch(copy.deepcopy(old), patch)
                 elif ct == "application/merge-patch+json":
                     merged = merge_patch(old, patch)
@@ -551,7 +578,12 @@ class Api:
             if not isinstance(merged, dict):
                 raise ApiError(422, "the patch result is not an object")
             if not is_apply:
-                self.validate_fields(rt, merged, field_validation, warnings)
+                try:
+                    self.validate_fields(rt, merged, field_validation, warnings)
+                except ApiError as e:
+                    if "strict decoding error" in e.message:  # a patch's unknown field is a 422 there
+                        raise ApiError(422, e.message) from e
+                    raise
             assert old is not None
             okey = _okey(rt, ns, name)
             taken: list[tuple[str, tuple[str, ...]]] = []
@@ -682,6 +714,8 @@ class Api:
     def _defaults(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         kind = rt.kind if rt.group in _BUILTIN_GROUPS else ""
         spec = obj.get("spec")
+        if kind == "CustomResourceDefinition" and isinstance(spec, dict):
+            spec.setdefault("conversion", {"strategy": "None"})
         if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job") and not isinstance(spec,
                                                                                                       dict):
             raise invalid(rt, obj["metadata"]["name"], "spec", "Required value")
@@ -698,8 +732,9 @@ class Api:
                 try:
                     base64.b64decode(v, validate=True)
                 except (ValueError, TypeError) as e:
-                    raise invalid(rt, obj["metadata"]["name"], f"data[{k}]",
-                                  "Invalid value: illegal base64 data") from e
+                    # the decoder, not validation, refuses it
+                    raise ApiError(400, f'Secret in version "v1" cannot be handled as a Secret: illegal base64 '
+                                        f"data at input byte 0 (data[{k}])") from e
             obj.setdefault("type", "Opaque")
         elif kind == "Namespace":
             meta = obj["metadata"]
@@ -881,7 +916,8 @@ _BUILTIN_GROUPS = frozenset({"", "apps", "batch", "networking.k8s.io", "policy",
                              "rbac.authorization.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io",
                              "discovery.k8s.io", "events.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
                              "admissionregistration.k8s.io", "apiregistration.k8s.io",
-                             "certificates.k8s.io"})
+                             "certificates.k8s.io", "node.k8s.io", "flowcontrol.apiserver.k8s.io",
+                             "resource.k8s.io"})
 
 
 def _drop_nulls(value: Any) -> None:

@@ -40,6 +40,7 @@ FAIL_ANNOTATION = "sandbox.prjdevops.io/fail"
 CRASH_BACKOFF_SECONDS = 1.0
 PROBE_EVENT_SECONDS = 5.0
 EVENT_TTL_SECONDS = 3600
+NAMESPACE_MIN_TERMINATING = 1.0
 
 
 def safe_hash(data: Any, length: int = 10) -> str:
@@ -139,6 +140,7 @@ class Controllers:
         self._events_checked = 0.0
         self._reported: builtins.set[tuple[str, str, str]] = builtins.set()
         self._noted: builtins.set[tuple[str, str]] = builtins.set()  # (uid, reason) of one-off events
+        self._ns_terminating: dict[str, float] = {}  # namespace uid -> when it was first seen terminating
         api.service_allocator = self._allocate_service
 
     # --- switches -------------------------------------------------------------------------------
@@ -299,8 +301,16 @@ class Controllers:
                     for obj in self._objs(*key, ns=name):
                         left += 1
                         self._delete(key[0], key[1], obj)
+                # A real namespace controller takes a moment (discovery, deletes, finalizer); meanwhile new
+                # content is refused with 403 "being terminated", not 404.
+                since = self._ns_terminating.setdefault(str(ns["metadata"].get("uid")), time.monotonic())
+                wait = NAMESPACE_MIN_TERMINATING - (time.monotonic() - since)
+                if wait > 0:
+                    self._wake(wait)
+                    continue
                 if left == 0 or not any(self._objs(*k, ns=name) for k in self.api.registry.namespaced_keys()):
                     self.store.remove(("", "namespaces"), "", name)
+                    self._ns_terminating.pop(str(ns["metadata"].get("uid")), None)
 
     # --- garbage collector ----------------------------------------------------------------------
 

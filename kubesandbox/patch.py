@@ -106,7 +106,13 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
                 result_list.append(strip_directives(item))
             else:
                 result_list[idx] = strategic_merge(result_list[idx], item)
-        return result_list
+        # Without $setElementOrder, the merged list has the patch's items first, in the patch's order, then
+        # the items only the server had (normalizeElementOrder; e.g. a sidecar added by a patch comes first).
+        order = [item.get(key) for item in patch if isinstance(item, dict) and item.get("$patch") != "delete"]
+        first = [next(t for t in result_list if isinstance(t, dict) and t.get(key) == k) for k in order
+                 if any(isinstance(t, dict) and t.get(key) == k for t in result_list)]
+        rest = [t for t in result_list if not (isinstance(t, dict) and t.get(key) in order)]
+        return first + rest
     return copy.deepcopy(patch)
 
 

@@ -56,6 +56,9 @@ class ResourceType:
         if self.categories:
             main["categories"] = list(self.categories)
         out = [main]
+        for sub, verbs in DISCOVERY_ONLY_SUBRESOURCES.get((self.group, self.plural), ()):
+            out.append({"name": f"{self.plural}/{sub}", "singularName": "", "namespaced": self.namespaced,
+                        "kind": self.kind, "verbs": list(verbs)})
         for sub in self.subresources:
             kind = "Scale" if sub == "scale" else self.kind
             entry: dict[str, Any] = {
@@ -70,6 +73,19 @@ class ResourceType:
                 entry["version"] = "v1"
             out.append(entry)
         return out
+
+
+# Subresources kube-apiserver lists beyond status/scale, listed so discovery matches. The proxies are left
+# out on purpose: clients (e.g. the verify suite) look for services/proxy to decide whether to use it, and
+# the sandbox does not serve it.
+_CG = ("create", "get")
+DISCOVERY_ONLY_SUBRESOURCES: dict[tuple[str, str], tuple[tuple[str, tuple[str, ...]], ...]] = {
+    ("", "pods"): (("attach", _CG), ("binding", ("create",)), ("ephemeralcontainers", ("get", "patch", "update")),
+                   ("eviction", ("create",)), ("exec", _CG), ("log", ("get",)), ("portforward", _CG),
+                   ("resize", ("get", "patch", "update"))),
+    ("", "namespaces"): (("finalize", ("update",)),),
+    ("", "serviceaccounts"): (("token", ("create",)),),
+}
 
 
 def _rt(group: str, version: str, plural: str, kind: str, namespaced: bool = True, *,
@@ -127,6 +143,19 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("storage.k8s.io", "v1", "csinodes", "CSINode", False),
     _rt("storage.k8s.io", "v1", "csistoragecapacities", "CSIStorageCapacity"),
     _rt("storage.k8s.io", "v1", "volumeattachments", "VolumeAttachment", False, sub=("status",)),
+    _rt("storage.k8s.io", "v1", "volumeattributesclasses", "VolumeAttributesClass", False, short=("vac",)),
+    _rt("", "v1", "bindings", "Binding", verbs=("create",)),
+    _rt("", "v1", "componentstatuses", "ComponentStatus", False, short=("cs",), verbs=("get", "list")),
+    _rt("networking.k8s.io", "v1", "ipaddresses", "IPAddress", False, short=("ip",)),
+    _rt("networking.k8s.io", "v1", "servicecidrs", "ServiceCIDR", False, sub=("status",)),
+    _rt("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", False),
+    _rt("flowcontrol.apiserver.k8s.io", "v1", "flowschemas", "FlowSchema", False, sub=("status",)),
+    _rt("flowcontrol.apiserver.k8s.io", "v1", "prioritylevelconfigurations", "PriorityLevelConfiguration", False,
+        sub=("status",)),
+    _rt("resource.k8s.io", "v1", "deviceclasses", "DeviceClass", False),
+    _rt("resource.k8s.io", "v1", "resourceclaims", "ResourceClaim", sub=("status",)),
+    _rt("resource.k8s.io", "v1", "resourceclaimtemplates", "ResourceClaimTemplate"),
+    _rt("resource.k8s.io", "v1", "resourceslices", "ResourceSlice", False),
     _rt("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, short=("pc",)),
     _rt("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
         "ValidatingWebhookConfiguration", False),

@@ -489,6 +489,8 @@ def _job(obj: Obj, creating: bool) -> list[FieldError]:
     tmpl = spec.get("template") or {}
     if selector is None:
         errs.append(required("spec.selector"))
+        errs.append(invalid("spec.template.metadata.labels", _template_labels(spec),
+                            "`selector` does not match template `labels`"))
     elif isinstance(selector, dict) and not _selector_matches(selector, _template_labels(spec)):
         errs.append(invalid("spec.template.metadata.labels", _template_labels(spec),
                             "`selector` does not match template `labels`"))
@@ -707,7 +709,7 @@ def _rolebinding(obj: Obj, namespaced: bool) -> list[FieldError]:
         if kind == "ServiceAccount":
             if sub.get("apiGroup"):
                 errs.append(not_supported(f"{here}.apiGroup", sub["apiGroup"], [""]))
-            if not sub.get("namespace"):
+            if not sub.get("namespace") and not namespaced:  # a RoleBinding defaults it to its own
                 errs.append(required(f"{here}.namespace"))
         elif kind in ("User", "Group"):
             if sub.get("apiGroup") != "rbac.authorization.k8s.io":
@@ -762,6 +764,9 @@ def _others(group: str, kind: str, obj: Obj) -> list[FieldError]:
         case ("", "LimitRange"):
             for i, lim in enumerate(spec.get("limits") or []):
                 mx = (lim or {}).get("max") or {}
+                if isinstance(lim, dict) and lim.get("type") == "Container" and lim.get("default"):
+                    # defaulting copies default into defaultRequest (and max into default)
+                    lim = {**lim, "defaultRequest": {**lim["default"], **(lim.get("defaultRequest") or {})}}
                 for which, label in (("default", "default value"), ("defaultRequest", "default request value"),
                                      ("min", "min value")):
                     for res, q in ((lim or {}).get(which) or {}).items():
@@ -790,10 +795,32 @@ def _crd(obj: Obj) -> list[FieldError]:
     versions = spec.get("versions") or []
     if versions and sum(1 for v in versions if v.get("storage")) != 1:
         errs.append(invalid("spec.versions", versions, "must have exactly one version marked as storage version"))
-    for i, v in enumerate(versions):
-        sch = ((v.get("schema") or {}).get("openAPIV3Schema")) if isinstance(v, dict) else None
-        if isinstance(sch, dict) and not sch.get("type") and not sch.get("x-kubernetes-preserve-unknown-fields"):
-            errs.append(required(f"spec.versions[{i}].schema.openAPIV3Schema.type", "must not be empty at the root"))
+        if not any(v.get("storage") for v in versions):
+            errs.append(invalid("status.storedVersions", [], "must have at least one stored version"))
+    schemas = [((v.get("schema") or {}).get("openAPIV3Schema")) if isinstance(v, dict) else None for v in versions]
+    # The internal version hoists a schema shared by every version to spec.validation (so do Go's paths).
+    shared = len(schemas) > 0 and all(x == schemas[0] for x in schemas)
+    for i, sch in enumerate(schemas[:1] if shared else schemas):
+        base = "spec.validation.openAPIV3Schema" if shared else f"spec.versions[{i}].schema.openAPIV3Schema"
+        if isinstance(sch, dict):
+            errs.extend(_structural(sch, base, root=True))
+    return errs
+
+
+def _structural(sch: Obj, path: str, root: bool = False) -> list[FieldError]:
+    """The structural-schema rule that every node names a type (unless int-or-string/preserving)."""
+    errs: list[FieldError] = []
+    for key, sub in (sch.get("properties") or {}).items():
+        if isinstance(sub, dict):
+            errs.extend(_structural(sub, f"{path}.properties[{key}]"))
+    if isinstance(sch.get("items"), dict):
+        errs.extend(_structural(sch["items"], f"{path}.items"))
+    if isinstance(sch.get("additionalProperties"), dict):
+        errs.extend(_structural(sch["additionalProperties"], f"{path}.additionalProperties"))
+    if not sch.get("type") and not sch.get("x-kubernetes-int-or-string") and not (
+            sch.get("x-kubernetes-preserve-unknown-fields") and not root):
+        errs.append(required(f"{path}.type", "must not be empty at the root" if root
+                             else "must not be empty for specified object fields"))
     return errs
 
 

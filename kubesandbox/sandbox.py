@@ -53,15 +53,15 @@ class Sandbox:
     def __init__(self, port: int = 0, state_file: str | os.PathLike[str] | None = None,
                  controllers: bool = True, pod_ready_delay: float = 0.2,
                  lb_pool: str | None = None, host: str = "127.0.0.1",
-                 ssa_conflicts: bool = False, probe_time_scale: float = 0.01) -> None:
+                 ssa_conflicts: bool = True, probe_time_scale: float = 0.01) -> None:
         check_loopback(host)
         self.host = host
         self.port = port
         self.registry = Registry()
         self.store = Store(self.registry, Path(state_file) if state_file is not None else None)
         self.api = Api(self.registry, self.store)
-        # Off by default: a real API server refuses an apply (force=false) that changes a field another
-        # manager owns; on here, tests can reproduce e.g. "kubectl scale, then helm upgrade" conflicts.
+        # On by default, as on a real API server: an apply (force=false) that changes a field another
+        # manager owns is a 409 (e.g. "kubectl scale, then helm upgrade"); ssa_conflicts=False turns it off.
         self.api.ssa_conflicts = ssa_conflicts
         self.faults = FaultSet()
         self.openapi = openapi.Documents()

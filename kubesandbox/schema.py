@@ -161,7 +161,16 @@ def _invalid(path: str, value: Any, detail: str) -> FieldError:
     return FieldError("FieldValueInvalid", path, value, detail)
 
 
-def validate(obj: Any, schema: Schema, path: str = "") -> list[FieldError]:
+def has_cel(schema: Any) -> bool:
+    """Whether a schema carries ``x-kubernetes-validations`` anywhere."""
+    if isinstance(schema, dict):
+        return bool(schema.get("x-kubernetes-validations")) or any(has_cel(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(has_cel(v) for v in schema)
+    return False
+
+
+def validate(obj: Any, schema: Schema, path: str = "", cel_rules: bool = True) -> list[FieldError]:
     """Field errors of ``obj`` against a structural schema (paths as kube-openapi names them)."""
     errs: list[FieldError] = []
     name = path or "."
@@ -213,8 +222,9 @@ def validate(obj: Any, schema: Schema, path: str = "") -> list[FieldError]:
         items = schema.get("items")
         if isinstance(items, dict):
             for i, item in enumerate(obj):
-                errs.extend(validate(item, items, f"{path}[{i}]"))
-    errs.extend(_cel_rules(obj, schema, path))
+                errs.extend(validate(item, items, f"{path}[{i}]", cel_rules))
+    if cel_rules:
+        errs.extend(_cel_rules(obj, schema, path))
     enum = schema.get("enum")
     if isinstance(enum, list) and obj not in enum:
         errs.append(not_supported(path, obj, [e if isinstance(e, str) else _json(e) for e in enum]))
@@ -229,9 +239,9 @@ def validate(obj: Any, schema: Schema, path: str = "") -> list[FieldError]:
                 continue
             sub = props.get(key)
             if isinstance(sub, dict):
-                errs.extend(validate(value, sub, _join(path, key)))
+                errs.extend(validate(value, sub, _join(path, key), cel_rules))
             elif isinstance(additional, dict):
-                errs.extend(validate(value, additional, _join(path, key)))
+                errs.extend(validate(value, additional, _join(path, key), cel_rules))
     return errs
 
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ import yaml
 from kubesandbox.errors import SandboxError
 
 from . import openapi
+from .api import _BUILTIN_GROUPS as _CORE_AND_BUILTIN
 from .api import Api, ApiError, conflict, not_found, now
 from .faults import Fault
 from .fielderrors import FieldError, invalid_status
@@ -303,14 +305,14 @@ class Handler(BaseHTTPRequestHandler):
         elif segs[:1] == ["apis"] and len(segs) >= 2:
             gvs = reg.group_versions()
             if segs[1] not in gvs:
-                raise ApiError(404, "the server could not find the requested resource")
+                return self._page_not_found()
             if len(segs) == 2:
                 self._only_get(method)
                 return self._send_obj(200, {"kind": "APIGroup", "apiVersion": "v1",
                                             **_api_group(segs[1], gvs[segs[1]])})
             group, version, rest = segs[1], segs[2], segs[3:]
             if version not in gvs[segs[1]]:
-                raise ApiError(404, "the server could not find the requested resource")
+                return self._page_not_found()
         else:
             raise ApiError(404, "the server could not find the requested resource")
         if not rest:
@@ -427,7 +429,7 @@ class Handler(BaseHTTPRequestHandler):
         store = self.server.sandbox.store
         _check_list_options(params)
         ls = LabelSelector.parse(params.get("labelSelector"))
-        fsel = FieldSelector.parse(params.get("fieldSelector"))
+        fsel = _field_selector(rt, params.get("fieldSelector"))
         with store.lock:
             rv = store.resource_version
             matching = [(o, raw) for o, raw in store.scan(rt.key, ns or None)
@@ -557,8 +559,12 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(406, f'only the following media types are accepted: application/json (got "{accept}")')
         got = one(key)
         if got is None:
-            raise ApiError(404, "the server could not find the requested resource")
+            return self._page_not_found()
         return self._send(200, got[0])
+
+    def _page_not_found(self) -> None:
+        """What kube-apiserver's mux answers for a path no API group serves: plain text, not a Status."""
+        return self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     def _scale(self, method: str, rt: ResourceType, ns: str, name: str, params: dict[str, str],
                body: bytes) -> None:
@@ -616,7 +622,7 @@ class Handler(BaseHTTPRequestHandler):
     def _watch(self, rt: ResourceType, ns: str, params: dict[str, str], fs: str | None) -> None:
         store = self.server.sandbox.store
         ls = LabelSelector.parse(params.get("labelSelector"))
-        fsel = FieldSelector.parse(fs)
+        fsel = _field_selector(rt, fs)
         rv_param = params.get("resourceVersion", "")
         send_initial = params.get("sendInitialEvents") == "true"
         bookmarks = params.get("allowWatchBookmarks") == "true"
@@ -624,8 +630,7 @@ class Handler(BaseHTTPRequestHandler):
             timeout = float(params.get("timeoutSeconds") or 1800)
         except ValueError as e:
             raise ApiError(400, "timeoutSeconds must be a number") from e
-        if send_initial and not bookmarks:
-            raise ApiError(422, "sendInitialEvents requires allowWatchBookmarks=true")
+
 
         def wanted(o: Obj) -> bool:
             meta = o["metadata"]
@@ -736,7 +741,7 @@ class Handler(BaseHTTPRequestHandler):
                 return json.loads(body)
             except ValueError:
                 try:
-                    return yaml.safe_load(body)
+                    return _string_keys(yaml.load(body, Loader=GoYamlLoader))  # a SafeLoader subclass
                 except yaml.YAMLError as e:
                     raise ApiError(400, f"error decoding YAML: {str(e).splitlines()[0]}") from e
         if ct not in ("", JSON, "*/*") and not (patch and ct.endswith("json")):
@@ -775,6 +780,31 @@ def _as_int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+class GoYamlLoader(yaml.SafeLoader):
+    """YAML as sigs.k8s.io/yaml (go-yaml v2) reads it: ``y``/``n`` are booleans too (YAML 1.1)."""
+
+
+GoYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"),
+    list("yYnNtTfFoO"))
+def _string_keys(value: Any) -> Any:
+    """YAMLToJSON: map keys become strings (``true``, ``1``), as JSON needs."""
+    if isinstance(value, dict):
+        return {(json.dumps(k) if not isinstance(k, str) else k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
+
+
+def _go_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
+    assert isinstance(node, yaml.ScalarNode)
+    return str(loader.construct_scalar(node)).lower() in ("y", "yes", "true", "on")
+
+
+GoYamlLoader.add_constructor("tag:yaml.org,2002:bool", _go_bool)
+
+
 # Kinds whose REST storage sets ReturnDeletedObject (kube-apiserver answers a DELETE with the object, not a
 # Status; the typed clients decode it as the kind).
 RETURN_DELETED = frozenset({
@@ -782,6 +812,39 @@ RETURN_DELETED = frozenset({
     ("", "serviceaccounts"), ("", "resourcequotas"), ("", "podtemplates"), ("storage.k8s.io", "storageclasses"),
     ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"), ("storage.k8s.io", "volumeattachments"),
     ("storage.k8s.io", "volumeattributesclasses")})
+
+
+_EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+                 "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+                 "reason", "reportingComponent", "source", "type")
+# Field labels each built-in kind supports besides metadata.name/metadata.namespace (the registries' GetAttrs).
+FIELD_LABELS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "pods"): ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+                   "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs", "status.nominatedNodeName"),
+    ("", "events"): _EVENT_FIELDS,
+    ("", "secrets"): ("type",),
+    ("", "namespaces"): ("status.phase",),
+    ("", "nodes"): ("spec.unschedulable",),
+    ("", "replicationcontrollers"): ("status.replicas",),
+    ("apps", "replicasets"): ("status.replicas",),
+    ("batch", "jobs"): ("status.successful",),
+    ("", "services"): ("spec.clusterIP", "spec.type"),
+    ("certificates.k8s.io", "certificatesigningrequests"): ("spec.signerName",),
+}
+
+
+def _field_selector(rt: ResourceType, expr: str | None) -> FieldSelector:
+    """Parse a fieldSelector, refusing (400) field labels the kind does not support, as the real server does."""
+    fsel = FieldSelector.parse(expr)
+    if rt.group not in _CORE_AND_BUILTIN or rt.group == "events.k8s.io":
+        return fsel  # custom resources may declare selectableFields: not checked here
+    allowed = {"metadata.name", "metadata.namespace", *FIELD_LABELS.get((rt.group, rt.plural), ())}
+    for path, _, _ in fsel.terms:
+        if path not in allowed:
+            raise ApiError(400, f'"{path}" is not a known field selector: only "metadata.name", '
+                                f'"metadata.namespace"' + "".join(f', "{a}"' for a in
+                                                                   FIELD_LABELS.get((rt.group, rt.plural), ())))
+    return fsel
 
 
 def _options_invalid(kind: str, errs: list[FieldError]) -> ApiError:
@@ -842,8 +905,9 @@ def duplicate_fields(body: bytes) -> list[str]:
 
 def _field_validation(params: dict[str, str]) -> str:
     mode = params.get("fieldValidation") or "Warn"
-    if mode not in ("Strict", "Warn", "Ignore"):
-        raise ApiError(400, f"fieldValidation must be one of Ignore, Warn or Strict, not {mode!r}")
+    if mode not in ("Ignore", "Warn", "Strict"):
+        raise _options_invalid("CreateOptions", [FieldError(
+            "FieldValueNotSupported", "fieldValidation", mode, 'supported values: "Ignore", "Strict", "Warn"')])
     return mode
 
 

@@ -67,6 +67,12 @@ ROWS: list[tuple[str, str, Any, str, int, str | None, set[tuple[str, str]]]] = [
     ("PATCH", f"{NS}/configmaps/nokind?fieldManager=a", {"apiVersion": "v1", "metadata": {"name": "nokind"}},
      "application/apply-patch+yaml", 400, "BadRequest", set()),
     ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles/admin", None, "", 200, None, set()),
+    ("GET", f"{NS}/configmaps?fieldSelector=data.a%3D1", None, "", 400, "BadRequest", set()),
+    ("GET", f"{NS}/events?fieldSelector=involvedObject.name%3Dx", None, "", 200, None, set()),
+    ("GET", f"{NS}/pods?fieldSelector=status.phase%3DRunning,spec.nodeName%3Dn", None, "", 200, None, set()),
+    ("POST", "/api/v1/namespaces", {"metadata": {"name": "gone"}}, "", 201, None, set()),
+    ("DELETE", "/api/v1/namespaces/gone", None, "", 200, None, set()),
+    ("POST", "/api/v1/namespaces/gone/configmaps", {"metadata": {"name": "late"}}, "", 403, "Forbidden", set()),
 ]
 
 
@@ -108,3 +114,10 @@ def test_defaults_kube_apiserver_fills_in(sandbox: Sandbox) -> None:
     lb = api.create(api.rt("", "v1", "services"), "default", {"metadata": {"name": "lb"}, "spec": {
         "type": "LoadBalancer", "ports": [{"port": 80}]}})
     assert lb["spec"]["allocateLoadBalancerNodePorts"] is True
+
+
+def test_apply_yaml_reads_booleans_as_go_yaml_does(sandbox: Sandbox) -> None:
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yb\ndata:\n  y: '1'\n  name: 'n'\n"
+    code, _, doc = raw(sandbox.url, "PATCH", f"{NS}/configmaps/yb?fieldManager=a", body,
+                       {"Content-Type": "application/apply-patch+yaml"})
+    assert code == 201 and doc["data"] == {"true": "1", "name": "n"}  # an unquoted y is YAML 1.1's true

@@ -11,6 +11,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from kubesandbox import Sandbox, schema
+from kubesandbox.api import ApiError
 
 from .helpers import raw
 from .test_kubectl import kubectl
@@ -193,3 +194,22 @@ def test_cel_rules_in_schemas_and_what_is_skipped() -> None:
     assert [str(e) for e in errs] == ['spec: Invalid value: "object": big widgets are red']
     errs = schema.validate({"spec": {"size": 1, "color": "red"}}, sch)
     assert [str(e) for e in errs] == ["spec.size: Forbidden: failed rule: self.size > 1"]
+
+
+def test_cel_rules_are_not_run_on_an_object_that_failed_the_schema(sandbox: Sandbox) -> None:
+    api = sandbox.api
+    crd = json.loads(json.dumps(CRD))
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["x-kubernetes-validations"] = [{"rule": "self.replicas <= 3 || self.mode == 'fast'",
+                                                "message": "many replicas need fast mode"}]
+    api.create(api.rt("apiextensions.k8s.io", "v1", "customresourcedefinitions"), "", crd)
+    rt = api.rt("example.com", "v1", "widgets")
+    with pytest.raises(ApiError) as err:
+        api.create(rt, "default", _widget(host="abc", replicas=4))
+    assert err.value.details is not None
+    assert [(c["reason"], c["field"]) for c in err.value.details["causes"]] == [("FieldValueInvalid", "spec")]
+    with pytest.raises(ApiError) as err:
+        api.create(rt, "default", _widget(host="abc", replicas="4"))
+    assert err.value.details is not None
+    assert [(c["reason"], c["field"]) for c in err.value.details["causes"]] == [
+        ("FieldValueTypeInvalid", "spec.replicas"), ("FieldValueInvalid", "<nil>")]

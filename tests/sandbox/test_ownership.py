@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def test_helm_upgrade_conflicts_with_a_kubectl_scale(strict_sandbox: tuple[Sandb
     assert cmap is not None and cmap["data"] == {"message": "v3"}
 
 
-def test_force_takes_ownership_and_default_sandbox_has_no_conflicts(
+def test_force_takes_ownership_and_conflicts_can_be_turned_off(
         strict_sandbox: tuple[Sandbox, Path], api_client: Any) -> None:
     _, kubeconfig = strict_sandbox
     api = config.new_client_from_config(config_file=str(kubeconfig), context="sandbox")
@@ -54,10 +55,17 @@ def test_force_takes_ownership_and_default_sandbox_has_no_conflicts(
                                             _content_type=APPLY)
     assert forced.data == {"k": "one"}
     api.close()
-    # the shared `sandbox` fixture (conflicts off) accepts the same sequence
+    # the default sandbox refuses the same sequence, as kube-apiserver does; ssa_conflicts=False accepts it
     v1 = client.CoreV1Api(api_client)
     v1.patch_namespaced_config_map("c", "default", body, field_manager="a", _content_type=APPLY)
     v1.patch_namespaced_config_map("c", "default", {"data": {"k": "two"}}, field_manager="b",
                                    _content_type="application/merge-patch+json")
-    assert v1.patch_namespaced_config_map("c", "default", body, field_manager="a",
-                                          _content_type=APPLY).data == {"k": "one"}
+    with pytest.raises(client.ApiException) as e:
+        v1.patch_namespaced_config_map("c", "default", body, field_manager="a", _content_type=APPLY)
+    assert e.value.status == 409
+    with Sandbox(port=0, ssa_conflicts=False) as lax:
+        rt = lax.api.rt("", "v1", "configmaps")
+        lax.api.patch(rt, "default", "c", APPLY, json.loads(json.dumps(body)), field_manager="a")
+        lax.api.patch(rt, "default", "c", "application/merge-patch+json", {"data": {"k": "two"}}, field_manager="b")
+        got, _ = lax.api.patch(rt, "default", "c", APPLY, json.loads(json.dumps(body)), field_manager="a")
+        assert got["data"] == {"k": "one"}

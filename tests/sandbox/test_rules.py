@@ -203,8 +203,11 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any] | None, list[str
      {"metadata": {"name": "b"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Thing", "name": "r"},
       "subjects": [{"kind": "Robot", "name": "r"}, {"kind": "ServiceAccount", "name": "sa"}]}, None,
      ['roleRef.kind: Unsupported value: "Thing": supported values: "Role", "ClusterRole"',
-      'subjects[0].kind: Unsupported value: "Robot": supported values: "ServiceAccount", "User", "Group"',
-      "subjects[1].namespace: Required value"]),
+      'subjects[0].kind: Unsupported value: "Robot": supported values: "ServiceAccount", "User", "Group"']),
+    ("clusterrolebinding service account without namespace", "rbac.authorization.k8s.io", "ClusterRoleBinding",
+     {"metadata": {"name": "b"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                             "name": "r"}, "subjects": [{"kind": "ServiceAccount", "name": "sa"}]},
+     None, ["subjects[0].namespace: Required value"]),
     ("probe without handler and unknown mount", "", "Pod",
      {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x", "readinessProbe": {
          "periodSeconds": 5}, "volumeMounts": [{"name": "nope", "mountPath": "/x"}]}]}}, None,
@@ -226,7 +229,12 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any] | None, list[str
                                                        "versions": [{"name": "v1", "storage": False}]}}, None,
      ['metadata.name: Invalid value: "gadgets.x.io": must be spec.names.plural+"."+spec.group',
       'spec.versions: Invalid value: [{"name":"v1","storage":false}]: must have exactly one version marked as '
-      "storage version"]),
+      "storage version", "status.storedVersions: Invalid value: []: must have at least one stored version"]),
+    ("crd schema not structural", "apiextensions.k8s.io", "CustomResourceDefinition",
+     {"metadata": {"name": "w.x.io"}, "spec": {"group": "x.io", "names": {"plural": "w"}, "versions": [
+         {"name": "v1", "storage": True, "schema": {"openAPIV3Schema": {"properties": {"spec": {}}}}}]}}, None,
+     ["spec.validation.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified "
+      "object fields", "spec.validation.openAPIV3Schema.type: Required value: must not be empty at the root"]),
     ("suspended job template changed", "batch", "Job",
      with_(with_(JOB, "spec.template.spec.containers.0.image", "app:2"), "spec.suspend", True),
      with_(JOB, "spec.suspend", True), []),

@@ -50,7 +50,7 @@ def test_warn_drops_unknown_fields_with_a_warning_header(sandbox: Sandbox, api_c
     assert dep.spec.replicas == 1  # the typo was dropped, the default applies
     code, _, body = raw(sandbox.url, "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Bogus",
                         '{"metadata": {"name": "x"}}', {"Content-Type": "application/json"})
-    assert code == 400 and "fieldValidation" in body["message"]
+    assert code == 422 and body["reason"] == "Invalid" and "fieldValidation" in body["message"]
 
 
 def test_helm_install_of_a_chart_with_a_typo_fails(kubeconfig: Path, sandbox: Sandbox, tmp_path: Path) -> None:
