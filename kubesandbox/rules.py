@@ -11,6 +11,7 @@ immutable Secrets/ConfigMaps. Messages are the Go ones, checked against the v1.3
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -286,12 +287,14 @@ def _validate_resources(res: Any, path: str) -> list[FieldError]:
     return errs
 
 
-def validate_pod_spec(spec: Any, path: str) -> list[FieldError]:
+def validate_pod_spec(spec: Any, path: str, extra_volumes: Iterable[str] = ()) -> list[FieldError]:
+    """``extra_volumes``: names a mount may use besides ``spec.volumes`` (a StatefulSet's volumeClaimTemplates,
+    which kube-apiserver counts as the pod's volumes)."""
     errs: list[FieldError] = []
     if not isinstance(spec, dict):
         return errs
     seen: set[str] = set()
-    volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)} | set(extra_volumes)
     if key_missing(spec, "containers"):
         errs.append(required(f"{path}.containers"))
     for key in ("initContainers", "containers"):
@@ -324,14 +327,14 @@ def key_missing(obj: Obj, key: str) -> bool:
     return not obj.get(key)
 
 
-def validate_pod_template(tmpl: Any, path: str) -> list[FieldError]:
+def validate_pod_template(tmpl: Any, path: str, extra_volumes: Iterable[str] = ()) -> list[FieldError]:
     """``ValidatePodTemplateSpec``: note its label path is ``<path>.labels`` (no ``metadata``)."""
     if not isinstance(tmpl, dict):
         return []
     meta = tmpl.get("metadata") or {}
     errs = validate_labels(meta.get("labels"), f"{path}.labels")
     errs.extend(validate_annotations(meta.get("annotations"), f"{path}.annotations"))
-    errs.extend(validate_pod_spec(tmpl.get("spec"), f"{path}.spec"))
+    errs.extend(validate_pod_spec(tmpl.get("spec"), f"{path}.spec", extra_volumes))
     return errs
 
 
@@ -350,7 +353,8 @@ def _template_labels(spec: Obj) -> Any:
     return ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
 
 
-def _workload_template(spec: Obj, kind_word: str, restart_always: bool = True) -> list[FieldError]:
+def _workload_template(spec: Obj, kind_word: str, restart_always: bool = True,
+                       extra_volumes: Iterable[str] = ()) -> list[FieldError]:
     errs: list[FieldError] = []
     selector = spec.get("selector")
     if selector is None:
@@ -366,7 +370,7 @@ def _workload_template(spec: Obj, kind_word: str, restart_always: bool = True) -
             errs.append(invalid("spec.template.metadata.labels", _template_labels(spec),
                                 "`selector` does not match template `labels`"))
     tmpl = spec.get("template")
-    errs.extend(validate_pod_template(tmpl, "spec.template"))
+    errs.extend(validate_pod_template(tmpl, "spec.template", extra_volumes))
     restart = ((tmpl or {}).get("spec") or {}).get("restartPolicy", "Always") if isinstance(tmpl, dict) else None
     if restart_always and restart not in (None, "Always"):
         errs.append(not_supported("spec.template.spec.restartPolicy", restart, ["Always"]))
@@ -437,7 +441,10 @@ def _statefulset(spec: Obj) -> list[FieldError]:
     svc = spec.get("serviceName")
     if isinstance(svc, str) and svc:
         errs.extend(invalid("spec.serviceName", svc, m) for m in is_dns1123_label(svc))
-    errs.extend(_workload_template(spec, "statefulset"))
+    # the claim templates are the pods' volumes too: a mount may name one (jenkins-home, data, ...)
+    claims = [str((v.get("metadata") or {}).get("name")) for v in spec.get("volumeClaimTemplates") or []
+              if isinstance(v, dict) and isinstance(v.get("metadata"), dict) and v["metadata"].get("name")]
+    errs.extend(_workload_template(spec, "statefulset", extra_volumes=claims))
     for i, vct in enumerate(spec.get("volumeClaimTemplates") or []):
         if isinstance(vct, dict):
             errs.extend(_pvc_spec(vct.get("spec") or {}, f"spec.volumeClaimTemplates[{i}].spec"))
