@@ -117,6 +117,7 @@ def _never_ready(sandbox: Any, tag: str) -> None:
                              label_selector=f"app.kubernetes.io/version={tag}"))
 
 
+@pytest.mark.sandbox_only(reason="makes a release fail with the sandbox's never_ready fault")
 def test_failed_release_rerun_with_the_same_values_deploys_again(env_dir: Path, sandbox: Any) -> None:
     """A deploy that timed out leaves revision 2 failed; the same command again must not say "nothing to do"
     (the objects equal the failed revision's): it deploys again and ends deployed and healthy."""
@@ -159,6 +160,7 @@ def _upgrade_until_pending(env_dir: Path, target: Any, tag: str) -> subprocess.P
     pytest.fail("the upgrade never reached pending-upgrade")
 
 
+@pytest.mark.sandbox_only(reason="makes a release fail with the sandbox's never_ready fault")
 def test_interrupted_release_rerun_with_the_same_values_deploys_again(env_dir: Path, kubeconfig: Path,
                                                                       sandbox: Any) -> None:
     env = prod_env(env_dir, kubeconfig, sandbox, health_timeout=60)
@@ -179,6 +181,7 @@ def test_interrupted_release_rerun_with_the_same_values_deploys_again(env_dir: P
         assert production.health_now(target, prepare(target)).healthy
 
 
+@pytest.mark.sandbox_only(reason="makes a release fail with the sandbox's never_ready fault")
 def test_pending_release_is_recovered_and_redeployed(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
     """A run killed outright (no Ctrl-C handling) leaves pending-upgrade: the plan says so, the deploy refuses
     without --recover, and with it rolls back, deploys and ends deployed and healthy."""
@@ -203,6 +206,7 @@ def test_pending_release_is_recovered_and_redeployed(env_dir: Path, kubeconfig: 
         assert production.health_now(target, prepare(target)).healthy
 
 
+@pytest.mark.sandbox_only(reason="makes a release fail with the sandbox's never_ready fault")
 def test_automatic_rollback_skips_a_failed_revision(env_dir: Path, kubeconfig: Path, sandbox: Any) -> None:
     """r1 deployed healthy, r2 failed (a deploy outside the guarded flow timed out): a failing guarded deploy
     rolls back to r1, the newest revision deployed healthy, never to the failed r2."""
