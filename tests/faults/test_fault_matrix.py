@@ -262,9 +262,6 @@ def test_api_server_gone_before_the_run(fenv: Path, sandbox: Any) -> None:
     _status_with_the_api_server_gone(fenv, sandbox)
 
 
-@pytest.mark.xfail(strict=True, reason="since Helm's retrying API proxy (adapters/apiproxy.py), an API server that "
-                   "is gone reads 'the server is currently unable to handle the request': no address, no hint "
-                   "(before: the URL, 'connection refused' and 'check the environment's context')")
 def test_api_server_gone_names_the_address_and_the_hint(fenv: Path, sandbox: Any) -> None:
     line = _status_with_the_api_server_gone(fenv, sandbox)
     for fragment in (f"127.0.0.1:{sandbox.port}", "connection refused", "check the environment's context"):
