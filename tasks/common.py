@@ -86,12 +86,24 @@ def install_signal_policy() -> None:
     """Ctrl-C and SIGTERM anywhere after the tasks loaded end with one line and 130/143; inside a task, after the
     library's cancellation path ran (Helm cancelled, Lease released). Installed by tasks.py when Invoke runs it
     (not when a test imports the tasks)."""
+    import atexit
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_signal)
         signal.signal(signal.SIGTERM, _on_signal)
+        atexit.register(_quiet_exit)
+
+
+def _quiet_exit() -> None:
+    """The command is over and its exit code decided: an interrupt now has nothing left to stop. Ignore it, because
+    Python's shutdown puts the default handlers back and a Ctrl-C landing then (Helm's native library makes the
+    shutdown take a moment) would kill the process silently with -SIGINT instead of ending with its code."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _interrupt_exit() -> Exit | None:
