@@ -413,6 +413,10 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
             state = f"revision {now.revision} {now.status}" if new and now is not None else "nothing recorded"
             report(f"  {rel.name}: helm {action} hit a transient API error ({err.detail[:80]}); {state}: "
                    f"trying again in {wait:.1f}s")
+            if before is None and new and now is not None and now.status == "failed":
+                # our own first install failed (e.g. a webhook not ready yet): Helm refuses to install a name that
+                # is still in use, so the failed record goes first (nothing of it ever ran: there was no release)
+                target.helm.uninstall(rel.name, namespace=rel.namespace)
             if STALE_CLIENT.search(err.detail):
                 target.helm.reset(rel.namespace)
             time.sleep(wait)

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.sandbox_only(reason="library stand-ins need a volume pr
                                       "pool, which the real control plane lacks")
 
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytestmark, pytest.mark.integration]
 
 TIER1 = ["cert-manager", "metallb", "cluster-issuer", "metallb-config"]
 TIER2 = ["argo-cd", "harbor", "jenkins"]

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.sandbox_only(reason="library stand-ins need a volume pr
                                       "pool, which the real control plane lacks")
 
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytestmark, pytest.mark.integration]
 
 # kwok fakes pods' phases but runs no process: on the real control plane the Service proxy reaches nothing (the
 # sandbox serves no proxy and the smoke check skips there), so tests that need pods answering HTTP run on the sandbox

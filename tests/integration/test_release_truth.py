@@ -34,7 +34,7 @@ pytestmark = pytest.mark.sandbox_only(reason="library stand-ins need a volume pr
                                       "pool, which the real control plane lacks")
 
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytestmark, pytest.mark.integration]
 
 
 def _secret(target: Any, name: str, ns: str, key: str) -> str:
