@@ -203,7 +203,8 @@ def test_backups_are_pruned_to_backup_keep(tmp_path: Path, kubeconfig: Path, clu
         out = run(["prod.deploy", "--env", "keep2", "--yes", "--set", f"image.tag={tag}"], envs)
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr
     folder = backups / "keep2" / "plate-web"
-    kept = sorted(p.name for p in folder.iterdir())
+    kept = sorted(p.name for p in folder.iterdir() if p.is_dir())  # beside them: the health record (health.json)
+    assert (folder / "health.json").is_file()  # pruning keeps the tool's health verdicts
     assert [name.rsplit("-", 1)[1] for name in kept] == ["r2", "r3"], kept  # the newest two; r1 was pruned
     listed = run(["prod.backups", "--env", "keep2"], envs)
     assert listed.returncode == 0, listed.stderr
