@@ -16,6 +16,7 @@ from typing import Any
 
 EVENTS = ("prepare", "pre-deploy", "post-deploy", "pre-rollback", "post-rollback", "pre-delete", "post-delete",
           "on-failure")
+DEPLOY_EVENTS = ("prepare", "pre-deploy", "post-deploy", "on-failure")  # around one release's change
 KEYS = {"event", "name", "command", "task", "timeout", "pass_env"}
 DEFAULT_TIMEOUT = 300
 # What every hook gets from the operator's environment (everything else only when named in pass_env: a deploy's
@@ -105,6 +106,13 @@ def ordered(event: str, env_hooks: Iterable[Hook], release_hooks: Iterable[Hook]
     release); then the environment's hooks, then the release's."""
     steps = [builtin(b) for b in builtins if BUILTIN.get(b) == event]
     return [*steps, *(h for h in env_hooks if h.event == event), *(h for h in release_hooks if h.event == event)]
+
+
+def for_events(events: Sequence[str], env_hooks: Iterable[Hook], release_hooks: Iterable[Hook], *,
+               builtins: Sequence[str] = ()) -> dict[str, list[Hook]]:
+    """``ordered`` for each of ``events``: what a flow runs around one release's change."""
+    env_hooks, release_hooks = tuple(env_hooks), tuple(release_hooks)
+    return {e: ordered(e, env_hooks, release_hooks, builtins=builtins) for e in events}
 
 
 def plan_lines(hooks: Iterable[Hook]) -> list[str]:

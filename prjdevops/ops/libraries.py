@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from prjdevops import dag as dagmod
+from prjdevops import hooks as hookdefs
 from prjdevops.adapters.helm import chart_crd_kinds, load_chart_metadata, pull_chart, schema_problems
 from prjdevops.environments import project_root
 from prjdevops.errors import ConfigError, DeployError, HealthCheckFailed, HelmOperationError, ValuesError
@@ -30,6 +31,8 @@ from prjdevops.ops import plan as planmod
 from prjdevops.ops import release as rel_ops
 from prjdevops.ops.guarded import Guard, Interaction
 from prjdevops.ops.guarded import guarded as guarded_ctx
+from prjdevops.ops.hooks import HookFailed, HookRunner
+from prjdevops.ops.hooks import log_dir as hook_log_dir
 from prjdevops.ops.plan import ReleasePlan
 from prjdevops.ops.release import Prepared, Reporter, Target, _quiet
 
@@ -161,6 +164,7 @@ class Plan:
     dag: dagmod.Dag
     releases: dict[str, ReleasePlan]
     prepared: dict[str, Prepared] = field(default_factory=dict)  # what each release would apply (for callers)
+    env_hooks: tuple[hookdefs.Hook, ...] = ()  # the environment's hooks (its releases' own are in ``prepared``)
 
     @property
     def changes(self) -> bool:
@@ -180,6 +184,11 @@ class Plan:
                 if p.validation != planmod.SERVER:
                     out.append(f"  {'':<16} note: {p.validation}")
                 out.extend(f"  {'':<16}{line}" for line in p.hook_lines())
+                if p.changes and name in self.prepared:  # the team's hooks that this release's change runs
+                    steps = hookdefs.for_events(hookdefs.DEPLOY_EVENTS, self.env_hooks,
+                                                self.prepared[name].release.hooks, builtins=["health"])
+                    user = [h for e in hookdefs.DEPLOY_EVENTS for h in steps[e] if not h.builtin]
+                    out.extend(f"  {'':<16}{line}" for line in hookdefs.plan_lines(user))
         for name, off in self.dag.ignored.items():
             out.append(f"note: {name} needs {', '.join(off)}, disabled in this environment: not waited for")
         return out
@@ -214,7 +223,7 @@ def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None
                                      offline_reason=reasons.get(name, "")) for name in selection.order}
         plans = {name: fut.result() for name, fut in planned.items()}
     check_crd_order({n: (preps[n], list(plans[n].desired)) for n in selection.order}, env)
-    return Plan(selection, plans, preps)
+    return Plan(selection, plans, preps, env_hooks=env.hooks)
 
 
 def offline_reasons(installing: Mapping[str, bool], needs: Mapping[str, Sequence[str]]) -> dict[str, str]:
@@ -341,8 +350,21 @@ def _deploy_one(target: Target, prep: Prepared, report: Reporter, timeout: int |
         report(f"{rel.name}: up to date ({p.chart_to}, healthy)")
         return Outcome(rel.name, OK, time.monotonic() - started, "up to date", revision, p.chart_to)
     report(f"{rel.name}: {p.summary()}")
-    result = rel_ops.deploy(target, prep, wait=True, timeout=timeout, report=report,
-                            description=f"libraries deploy ({p.chart_to})", plan=p)
+    # The team's hooks around this release's change (README "Hooks"): in this flow the plan was made and confirmed
+    # for the whole selection already, so `prepare` runs here, right before `pre-deploy`, for a release that changes.
+    hooks = hookdefs.for_events(hookdefs.DEPLOY_EVENTS, target.env.hooks, rel.hooks, builtins=["health"])
+    runner = HookRunner(target.env, rel, redact=prep.redactor.text, report=report, log_dir=hook_log_dir(target.env))
+    runner.run(hooks["prepare"], event="prepare")
+    target.checkpoint()
+    runner.run(hooks["pre-deploy"], event="pre-deploy", revision=p.live.revision if p.live else None)
+    try:
+        result = rel_ops.deploy(target, prep, wait=True, timeout=timeout, report=report,
+                                description=f"libraries deploy ({p.chart_to})", plan=p)
+        runner.run(hooks["post-deploy"], event="post-deploy", revision=result.revision)
+    except (HealthCheckFailed, HelmOperationError, HookFailed) as err:
+        runner.run(hooks["on-failure"], event="on-failure", extra={"PRJDEVOPS_ERROR": prep.redactor.text(
+            err.message)}, stop_on_failure=False)
+        raise
     return Outcome(rel.name, CHANGED, time.monotonic() - started, "installed" if p.action.kind == planmod.INSTALL
                    else "upgraded", result.revision, result.chart)
 
@@ -543,8 +565,12 @@ def delete(target: Target, selection: dagmod.Dag, *, report: Reporter = _quiet, 
     def one(name: str) -> Outcome:
         t0 = time.monotonic()
         rel = env.release(name)
+        hooks = hookdefs.for_events(("pre-delete", "post-delete"), env.hooks, rel.hooks)
+        runner = HookRunner(env, rel, report=report, log_dir=hook_log_dir(env))
         target.checkpoint()
+        runner.run(hooks["pre-delete"], event="pre-delete")
         removed = target.helm.uninstall(rel.name, namespace=rel.namespace, wait="watcher", timeout=timeout)
+        runner.run(hooks["post-delete"], event="post-delete")
         return Outcome(name, CHANGED if removed else OK, time.monotonic() - t0,
                        "uninstalled" if removed else "not installed")
 

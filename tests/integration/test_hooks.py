@@ -171,3 +171,62 @@ def test_chained_tasks_run_in_order_and_stop_at_the_first_failure(env_dir: Path)
                  env_dir)
     assert bad.returncode == 1 and "want integer" in bad.stderr
     assert "RELEASE" not in bad.stdout
+
+
+# --- the libraries flow (libraries.deploy / libraries.delete, and the libraries part of `invoke deploy`) ----------
+
+
+def library(name: str, **extra: Any) -> dict[str, Any]:
+    """The in-repo plate-web chart declared as a library (a tier-1 cluster service): it becomes healthy on both
+    backends, unlike the stand-ins that need volumes or LoadBalancer addresses."""
+    return app(name=name, namespace=name, group="cluster-services", values=[], **extra)
+
+
+def test_library_hooks_run_around_each_changed_release_and_in_the_plan(env_dir: Path, kubeconfig: Path,
+                                                                        root: Path) -> None:
+    write_env(env_dir, "hlib", kubeconfig, namespaces=["lib-a", "lib-b"],
+              hooks=[{"event": "post-deploy", "name": "notify", "command": py(RECORD, "lib.jsonl")}],
+              releases=[library("lib-a", hooks=[{"event": "pre-deploy", "name": "migrate",
+                                                 "command": py(RECORD, "lib.jsonl")}]),
+                        library("lib-b", needs=["lib-a"]),
+                        ])
+    plan = invoke(["libraries.plan", "--env", "hlib"], env_dir)
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert "hook  pre-deploy migrate:" in plan.stdout and "hook  post-deploy notify:" in plan.stdout
+    assert not (root / "lib.jsonl").exists()  # a plan runs none
+
+    out = invoke(["libraries.deploy", "--env", "hlib", "--yes"], env_dir, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr
+    ran = [(r["PRJDEVOPS_HOOK"], r["PRJDEVOPS_RELEASE"], r["PRJDEVOPS_EVENT"]) for r in records(root, "lib.jsonl")]
+    assert ran == [("migrate", "lib-a", "pre-deploy"), ("notify", "lib-a", "post-deploy"),
+                   ("notify", "lib-b", "post-deploy")]  # in dependency order, each after its release is healthy
+    assert "[hook pre-deploy migrate]" in out.stdout
+
+    again = invoke(["libraries.deploy", "--env", "hlib", "--yes"], env_dir, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(records(root, "lib.jsonl")) == 3  # nothing changed: no hook ran
+
+    gone = invoke(["libraries.delete", "--env", "hlib", "--yes"], env_dir, timeout=300)
+    assert gone.returncode == 0, gone.stderr
+
+
+def test_a_failing_library_pre_hook_stops_that_release_and_its_dependants(env_dir: Path, kubeconfig: Path,
+                                                                          root: Path) -> None:
+    write_env(env_dir, "hlib", kubeconfig, namespaces=["lib-a", "lib-b"],
+              releases=[library("lib-a", hooks=[
+                  {"event": "pre-deploy", "name": "migrate", "command": py("print('locked'); raise SystemExit(4)")},
+                  {"event": "on-failure", "name": "page", "command": py(RECORD, "fail.jsonl")}]),
+                  library("lib-b", needs=["lib-a"], hooks=[
+                      {"event": "pre-delete", "name": "drain", "command": py(RECORD, "del.jsonl")}])])
+    out = invoke(["libraries.deploy", "--env", "hlib", "--yes"], env_dir, timeout=300)
+    assert out.returncode == 1, out.stdout
+    assert "hook 'migrate' (pre-deploy) exited 4: locked" in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    assert not (root / "fail.jsonl").exists()  # on-failure is for a failed deploy; nothing was deployed
+    with release.connect(load_environment("hlib", env_dir)) as t:
+        assert t.helm.history("lib-a", namespace="lib-a") == []
+        assert t.helm.history("lib-b", namespace="lib-b") == []
+    # A delete runs the releases' delete hooks (lib-b is not installed: its hooks run, the uninstall is a no-op).
+    gone = invoke(["libraries.delete", "--env", "hlib", "--yes"], env_dir, timeout=300)
+    assert gone.returncode == 0, gone.stderr
+    assert [r["PRJDEVOPS_EVENT"] for r in records(root, "del.jsonl")] == ["pre-delete"]
