@@ -103,6 +103,57 @@ class ObjectDiff:
     key: Key
     action: str  # add | change | remove
     diff: str  # unified diff text, redacted
+    fields: tuple[str, ...] = ()  # of a change: "path: old → new" per changed field, redacted
+
+
+_MISSING = object()
+FIELDS_MAX = 50
+
+
+def _brief(value: Any) -> str:
+    if value is _MISSING:
+        return "(none)"
+    if isinstance(value, dict):
+        return f"{{{len(value)} key(s)}}"
+    if isinstance(value, list):
+        return f"[{len(value)} item(s)]"
+    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+    text = text.removesuffix("\n...").strip() if not isinstance(value, str) else text
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= 48 else text[:47] + "…"
+
+
+def _named(items: list[Any]) -> bool:
+    names = [i.get("name") for i in items if isinstance(i, dict)]
+    return len(names) == len(items) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
+
+
+def changed_fields(old: Any, new: Any, *, limit: int = FIELDS_MAX) -> tuple[str, ...]:
+    """The leaves that differ between two objects, as ``path: old → new`` (lists of named items, like
+    containers, are matched by name: ``spec.template.spec.containers[web].image``), at most ``limit``."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if len(out) >= limit or a == b:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b), key=str):
+                walk(a.get(k, _MISSING), b.get(k, _MISSING), f"{path}.{k}" if path else str(k))
+            return
+        if isinstance(a, list) and isinstance(b, list):
+            if _named(a) and _named(b):
+                by_a, by_b = {i["name"]: i for i in a}, {i["name"]: i for i in b}
+                for n in [*by_a, *(n for n in by_b if n not in by_a)]:
+                    walk(by_a.get(n, _MISSING), by_b.get(n, _MISSING), f"{path}[{n}]")
+                return
+            if len(a) == len(b):
+                for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                    walk(x, y, f"{path}[{i}]")
+                return
+        out.append(f"{path}: {_brief(a)} → {_brief(b)}")
+
+    walk(old, new, "")
+    return tuple(out)
 
 
 def _dump(obj: Mapping[str, Any] | None) -> list[str]:
@@ -126,5 +177,6 @@ def diff_objects(live: Iterable[Mapping[str, Any]], desired: Iterable[Mapping[st
         label = key_text(key)
         text = "".join(difflib.unified_diff(_dump(old), _dump(new), fromfile=f"live {label}",
                                             tofile=f"new {label}", n=3))
-        out.append(ObjectDiff(key=key, action=action, diff=redactor.text(text)))
+        fields = tuple(redactor.text(f) for f in changed_fields(old, new)) if action == "change" else ()
+        out.append(ObjectDiff(key=key, action=action, diff=redactor.text(text), fields=fields))
     return out

@@ -208,6 +208,19 @@ def install_parse_error_hook() -> None:
     sys.excepthook = hook
 
 
+DIFF_HELP = ("'full': every object's diff, uncapped, first installs too (default: objects per kind, the fields that "
+             "change, and diffs of changed objects capped)")
+
+
+def full_diff(value: str) -> bool:
+    """``--diff``: '' (capped, the default) or 'full'."""
+    if value in ("", "capped"):
+        return False
+    if value == "full":
+        return True
+    raise Exit(f"error: --diff takes 'full' (or 'capped', the default), not {value!r}", code=1)
+
+
 def as_list(value: str | list[str] | None) -> list[str]:
     if not value:
         return []

@@ -10,7 +10,7 @@ from typing import Any
 from invoke import Context, Exit, task
 
 from tasks import colour
-from tasks.common import WAIT_LOCK_HELP, errors, interaction, say, settings
+from tasks.common import DIFF_HELP, WAIT_LOCK_HELP, errors, full_diff, interaction, say, settings
 
 
 def _err(line: str) -> None:
@@ -35,12 +35,13 @@ def _err(line: str) -> None:
     "wait_lock": WAIT_LOCK_HELP,
     "allow_unknown_values": "pass on values keys a chart neither has in values.yaml nor allows in its schema "
                             "(refused by default as likely typos)",
+    "diff": DIFF_HELP,
 })
 @errors
 def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_libraries: bool = False,
            dry_run: bool = False, yes: bool = False, json: bool = False, resume: bool = False, verify: bool = False,
            no_verify: bool = False, concurrency: int = 1, timeout: int = 0, wait_lock: int = 0,
-           allow_unknown_values: bool = False) -> None:
+           allow_unknown_values: bool = False, diff: str = "") -> None:
     """The whole platform: plan every release (libraries by group, then the application), then deploy in order."""
     from prjdevops.ops import platform
     from prjdevops.ops.session import open_target
@@ -51,6 +52,7 @@ def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_
         raise Exit("error: --verify and --no-verify exclude each other", code=1)
     if concurrency < 1:
         raise Exit("error: --concurrency must be at least 1", code=1)
+    full = full_diff(diff)
     scope = "libraries" if libraries_only else "applications" if skip_libraries else "all"
     out = _err if json else say  # with --json, stdout carries only the document
     s = settings(c)
@@ -59,7 +61,7 @@ def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_
                                       allow_unknown=allow_unknown_values)
         plan = planned.plan
         if dry_run:
-            _show(plan, json, out)
+            _show(plan, json, out, full)
             if plan.rejected:
                 raise Exit(f"error: the API server rejected {', '.join(e.name for e in plan.rejected)} (see the "
                            "plan's notes)", code=1)
@@ -77,7 +79,7 @@ def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_
                                             f"{scope!r}"] if previous.scope != scope else [])):
                 out(f"note: {note}")
         if not json:
-            _show(plan, False, out)
+            _show(plan, False, out, full)
         result = platform.deploy(target, planned, io=interaction(yes, wait_lock), report=out, resume=resumed,
                                  scope=scope, concurrency=concurrency, timeout=timeout or None)
     if json:
@@ -94,12 +96,12 @@ def deploy(c: Context, env: str = "staging", libraries_only: bool = False, skip_
         _verify(c, env, out)
 
 
-def _show(plan: Any, as_json: bool, out: Any) -> None:
+def _show(plan: Any, as_json: bool, out: Any, full: bool = False) -> None:
     if as_json:
         say(jsonlib.dumps(plan.to_json(), indent=2))
         return
-    for line in plan.lines():
-        out(line)
+    for line in plan.lines(full=full):
+        out(colour.diff(line))
 
 
 def _verify_by_default(env: Any) -> bool:

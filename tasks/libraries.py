@@ -8,7 +8,7 @@ from typing import Any
 from invoke import Collection, Context, Exit, task
 
 from tasks import colour
-from tasks.common import WAIT_LOCK_HELP, errors, interaction, say, settings
+from tasks.common import DIFF_HELP, WAIT_LOCK_HELP, errors, full_diff, interaction, say, settings
 
 _SELECT = {
     "env": "environment (default: staging)",
@@ -32,13 +32,14 @@ _UNKNOWN = ("pass on values keys a chart neither has in values.yaml nor allows i
 
 
 @task(help={**_SELECT, "concurrency": "charts pulled and diffed in parallel (default 4)",
-            "allow_unknown_values": _UNKNOWN})
+            "allow_unknown_values": _UNKNOWN, "diff": DIFF_HELP})
 @errors
 def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concurrency: int = 4,
-         allow_unknown_values: bool = False) -> None:
+         allow_unknown_values: bool = False, diff: str = "") -> None:
     """Groups in dependency order (like helmfile show-dag) and each release's diff; exit 2 when changes."""
     from prjdevops.ops import libraries as ops
     from prjdevops.ops.session import open_target
+    from prjdevops.summary import diff_lines
 
     with open_target(settings(c), env, say) as target, ops.chart_sources(target.env, say):
         selection = ops.order(target.env, only=_only(only), tier=tier or None)
@@ -47,8 +48,8 @@ def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concur
     for line in result.lines():
         say(line)
     for name in selection.order:
-        for d in result.releases[name].diffs:
-            say(colour.diff(d.diff))
+        for line in diff_lines(result.releases[name].diffs, full=full_diff(diff)):
+            say(colour.diff(line))
     if result.changes:
         raise Exit(code=2)
 
@@ -59,14 +60,15 @@ def plan(c: Context, env: str = "staging", only: str = "", tier: int = 0, concur
             "timeout": "seconds each release may take to become ready (default: the release's timeout)",
             "json": "print the recap as JSON",
             "yes": "confirm without the typed prompt where the environment asks for it (production)",
-            "wait_lock": WAIT_LOCK_HELP, "allow_unknown_values": _UNKNOWN})
+            "wait_lock": WAIT_LOCK_HELP, "allow_unknown_values": _UNKNOWN, "diff": DIFF_HELP})
 @errors
 def deploy(c: Context, env: str = "staging", only: str = "", tier: int = 0, dry_run: bool = False,
            concurrency: int = 1, continue_on_error: bool = False, timeout: int = 0, json: bool = False,
-           yes: bool = False, wait_lock: int = 0, allow_unknown_values: bool = False) -> None:
+           yes: bool = False, wait_lock: int = 0, allow_unknown_values: bool = False, diff: str = "") -> None:
     """Install/upgrade the libraries in dependency order, each healthy before its dependants; recap at the end."""
     from prjdevops.ops import libraries as ops
     from prjdevops.ops.session import open_target
+    from prjdevops.summary import diff_lines
 
     with open_target(settings(c), env, say) as target, ops.chart_sources(target.env, say):
         selection = ops.order(target.env, only=_only(only), tier=tier or None)
@@ -75,8 +77,8 @@ def deploy(c: Context, env: str = "staging", only: str = "", tier: int = 0, dry_
             for line in planned.lines():
                 say(line)
             for name in selection.order:
-                for d in planned.releases[name].diffs:
-                    say(d.diff)
+                for line in diff_lines(planned.releases[name].diffs, full=full_diff(diff)):
+                    say(colour.diff(line))
             say("dry run: nothing applied")
             if planned.changes:
                 raise Exit(code=2)

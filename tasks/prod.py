@@ -7,7 +7,7 @@ from typing import Any
 from invoke import Collection, Context, Exit, task
 
 from tasks import colour
-from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, interaction, say, settings
+from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, full_diff, interaction, say, settings
 from tasks.stg import DEPLOY_HELP, show_diff, show_hooks, show_plan, show_status
 
 
@@ -19,13 +19,14 @@ def prod_status(c: Context, env: str = "production", json: bool = False) -> None
 
 
 @task(help={"env": "environment (default: production)", "set": "override a value, key=value (repeatable)",
-            "values": "extra values file (repeatable)", "allow_unknown_values": DEPLOY_HELP["allow_unknown_values"]},
+            "values": "extra values file (repeatable)", "allow_unknown_values": DEPLOY_HELP["allow_unknown_values"],
+            "diff": DEPLOY_HELP["diff"]},
       iterable=["set", "values"])
 @errors
 def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any = None,
-              allow_unknown_values: bool = False) -> None:
+              allow_unknown_values: bool = False, diff: str = "") -> None:
     """What a production upgrade would change, per object; exit 0 = nothing, 2 = changes."""
-    show_diff(c, env, as_list(set), as_list(values), allow_unknown_values)
+    show_diff(c, env, as_list(set), as_list(values), allow_unknown_values, full_diff(diff))
 
 
 @task(help={**{k: v for k, v in DEPLOY_HELP.items() if k != "no_wait"}, "env": "environment (default: production)",
@@ -38,7 +39,8 @@ def prod_diff(c: Context, env: str = "production", set: Any = None, values: Any 
 @errors
 def prod_deploy(c: Context, env: str = "production", set: Any = None, values: Any = None, timeout: int = 0,
                 yes: bool = False, recover: bool = False, dry_run: bool = False, verify: bool = False,
-                wait_lock: int = 0, skip_backup: bool = False, allow_unknown_values: bool = False) -> None:
+                wait_lock: int = 0, skip_backup: bool = False, allow_unknown_values: bool = False,
+                diff: str = "") -> None:
     """Guarded deploy: cluster check, plan, confirmation, lock, backup, health gate, verified auto-rollback."""
     from pathlib import Path
 
@@ -55,7 +57,7 @@ def prod_deploy(c: Context, env: str = "production", set: Any = None, values: An
             hooks = production.deploy_hooks(target.env, prep.release, gate=verify,
                                             backup=target.env.backup.enabled and not skip_backup)
             show_hooks([h for event in hooks.values() for h in event])
-            show_plan(plan_release(target, prep), target.env.name, dry_run=True)
+            show_plan(plan_release(target, prep), target.env.name, dry_run=True, full=full_diff(diff))
             return
         from prjdevops.verify.runner import gate
 
@@ -117,8 +119,12 @@ def prod_backup(c: Context, env: str = "production") -> None:
 @task(help={"backup": "backup name (see prod.backups)", "env": "environment (default: production)",
             "yes": "confirm without the typed prompt", "wait_lock": WAIT_LOCK_HELP})
 @errors
-def prod_restore(c: Context, backup: str, env: str = "production", yes: bool = False, wait_lock: int = 0) -> None:
+def prod_restore(c: Context, backup: str = "", env: str = "production", yes: bool = False,
+                 wait_lock: int = 0) -> None:
     """Re-apply a backup's values (checksums verified first), then show the diff left against it."""
+    if not backup:
+        raise Exit(f"error: prod.restore needs the backup to restore: --backup NAME (invoke prod.backups --env {env} "
+                   "lists them)", code=1)
     from prjdevops.ops import production
     from prjdevops.ops.session import open_release
 

@@ -8,7 +8,7 @@ from typing import Any
 from invoke import Collection, Context, Exit, task
 
 from tasks import colour
-from tasks.common import APP, WAIT_LOCK_HELP, as_list, errors, interaction, say, settings
+from tasks.common import APP, DIFF_HELP, WAIT_LOCK_HELP, as_list, errors, full_diff, interaction, say, settings
 
 DEPLOY_HELP = {
     "env": "environment (default: staging for stg.*, production for prod.*)",
@@ -22,11 +22,12 @@ DEPLOY_HELP = {
                "change, 2 = changes)",
     "yes": "confirm without the typed prompt where the environment asks for one",
     "wait_lock": WAIT_LOCK_HELP,
+    "diff": DIFF_HELP,
 }
 
 
 def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: int, no_wait: bool,
-            dry_run: bool, yes: bool, wait_lock: int, allow_unknown_values: bool = False) -> None:
+            dry_run: bool, yes: bool, wait_lock: int, allow_unknown_values: bool = False, full: bool = False) -> None:
     from pathlib import Path
 
     from prjdevops.ops import release as ops
@@ -43,7 +44,7 @@ def _deploy(c: Context, env: str, set: list[str], values: list[str], timeout: in
             env_, rel = target.env, prep.release
             show_hooks([h for e in ("prepare", "pre-deploy", "post-deploy", "on-failure")
                         for h in ordered(e, env_.hooks, rel.hooks, builtins=[] if no_wait else ["health"])])
-            show_plan(plan, target.env.name, dry_run=True)
+            show_plan(plan, target.env.name, dry_run=True, full=full)
             return
         if not plan.changes:
             # nothing differs and Helm says deployed: no new revision, no hook runs
@@ -66,17 +67,20 @@ def show_hooks(hooks: list[Any]) -> None:
             say(line)
 
 
-def show_plan(plan: Any, env: str, *, dry_run: bool) -> None:
-    """A release's plan as diff and dry run print it; exit 0 = no change, 2 = changes, 1 = refused by the API
-    server's dry run."""
+def show_plan(plan: Any, env: str, *, dry_run: bool, full: bool = False) -> None:
+    """A release's plan as diff and dry run print it, summary first (objects per kind, changed fields), then the
+    object diffs (capped unless ``full``); exit 0 = no change, 2 = changes, 1 = refused by the API server's dry
+    run."""
+    from prjdevops.summary import diff_lines
+
     if not plan.changes:
         say(f"no changes: {plan.name} in {env} matches the repository (revision "
             f"{plan.live.revision if plan.live else 0}, deployed)")
         return
     for line in plan.lines():
         say(line)
-    for d in plan.diffs:
-        say(colour.diff(d.diff))
+    for line in diff_lines(plan.diffs, full=full):
+        say(colour.diff(line))
     if dry_run:
         say(f"dry run: {plan.summary()}; nothing applied")
     if plan.rejected:
@@ -133,7 +137,8 @@ def show_status(c: Context, env: str, as_json: bool, *, production: bool = False
             say("no backups yet (they are taken before every production change; invoke prod.backup takes one now)")
 
 
-def show_diff(c: Context, env: str, set: list[str], values: list[str], allow_unknown_values: bool = False) -> None:
+def show_diff(c: Context, env: str, set: list[str], values: list[str], allow_unknown_values: bool = False,
+              full: bool = False) -> None:
     from pathlib import Path
 
     from prjdevops.ops.plan import plan_release
@@ -143,7 +148,7 @@ def show_diff(c: Context, env: str, set: list[str], values: list[str], allow_unk
                                 allow_unknown=allow_unknown_values)
     with target:
         plan = plan_release(target, prep)
-    show_plan(plan, target.env.name, dry_run=False)
+    show_plan(plan, target.env.name, dry_run=False, full=full)
 
 
 def _delete(c: Context, env: str, namespace: bool, yes: bool, wait_lock: int) -> None:
@@ -158,9 +163,10 @@ def _delete(c: Context, env: str, namespace: bool, yes: bool, wait_lock: int) ->
 @errors
 def stg_deploy(c: Context, env: str = "staging", set: Any = None, values: Any = None, timeout: int = 0,
                no_wait: bool = False, dry_run: bool = False, yes: bool = False, wait_lock: int = 0,
-               allow_unknown_values: bool = False) -> None:
+               allow_unknown_values: bool = False, diff: str = "") -> None:
     """Upgrade-or-install plate-web with staging values, wait for the rollout, print a summary."""
-    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run, yes, wait_lock, allow_unknown_values)
+    _deploy(c, env, as_list(set), as_list(values), timeout, no_wait, dry_run, yes, wait_lock, allow_unknown_values,
+            full_diff(diff))
 
 
 @task(help={"env": "environment (default: staging)", "json": "machine-readable output"})
@@ -171,13 +177,14 @@ def stg_status(c: Context, env: str = "staging", json: bool = False) -> None:
 
 
 @task(help={"env": "environment (default: staging)", "set": "override a value, key=value (repeatable)",
-            "values": "extra values file (repeatable)", "allow_unknown_values": DEPLOY_HELP["allow_unknown_values"]},
+            "values": "extra values file (repeatable)", "allow_unknown_values": DEPLOY_HELP["allow_unknown_values"],
+            "diff": DIFF_HELP},
       iterable=["set", "values"])
 @errors
 def stg_diff(c: Context, env: str = "staging", set: Any = None, values: Any = None,
-             allow_unknown_values: bool = False) -> None:
+             allow_unknown_values: bool = False, diff: str = "") -> None:
     """What an upgrade would change, per object (secrets redacted); exit 0 = nothing, 2 = changes."""
-    show_diff(c, env, as_list(set), as_list(values), allow_unknown_values)
+    show_diff(c, env, as_list(set), as_list(values), allow_unknown_values, full_diff(diff))
 
 
 @task(help={"env": "environment (default: staging)", "namespace": "also delete the release's namespace",

@@ -7,6 +7,7 @@ Never switches the user's current context. Every API failure leaves as a ``Clust
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -330,6 +331,64 @@ class KubeClient:
         (``retry=True/False`` overrides the verb-based choice); failures become project errors naming ``what``."""
         with self.wrap(what):
             return self._attempt(fn, args, kwargs, retry)
+
+    def helm_descriptions(self, release: str, namespace: str) -> dict[int, str]:
+        """Revision -> description, as Helm stored it in its default storage (Secrets ``sh.helm.release.v1.NAME.vN``
+        labelled ``owner=helm,name=NAME``: base64 of gzipped JSON); the SDK's summaries leave the description out.
+        Only the description is read; a record that cannot be decoded is left out."""
+        found = self.call("list Helm's release records", self.core().list_namespaced_secret, namespace,
+                          label_selector=f"owner=helm,name={release}")
+        out: dict[int, str] = {}
+        for secret in found.items or []:
+            try:
+                raw = base64.b64decode(base64.b64decode((secret.data or {})["release"]))
+                record = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+                out[int(record["version"])] = str((record.get("info") or {}).get("description") or "")
+            except (KeyError, TypeError, ValueError, OSError):
+                continue
+        return out
+
+    def _rest(self, what: str, method: str, path: str, body: Any = None, *,
+              content_type: str = "application/json") -> Any:
+        """One request by path (kinds the typed clients do not cover), answered as a plain dict."""
+        def go(_request_timeout: float | None = None) -> Any:
+            api = self.api_client
+            request = api.param_serialize(method, path, header_params={"Accept": "application/json",
+                                                                       "Content-Type": content_type},
+                                          body=body, auth_settings=["BearerToken"])
+            answer = api.call_api(*request, _request_timeout=_request_timeout)
+            answer.read()
+            return api.response_deserialize(answer, {"2XX": "object"}).data
+        go.__name__ = "read_by_path" if method == "GET" else "patch_by_path"  # the retry policy goes by the verb
+        return self.call(what, go)
+
+    def object_path(self, api_version: str, kind: str, namespace: str, name: str) -> str:
+        """The REST path of an object (its resource found in the group version's discovery)."""
+        base = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+        found = self._rest(f"discover {api_version}", "GET", base)
+        res = next((r for r in found.get("resources") or [] if r.get("kind") == kind and "/" not in r.get("name", "")),
+                   None)
+        if res is None:
+            raise ClusterError(f"the API server serves no {kind} in {api_version}")
+        scope = f"/namespaces/{namespace}" if res.get("namespaced") and namespace else ""
+        return f"{base}{scope}/{res['name']}/{name}"
+
+    def take_fields(self, api_version: str, kind: str, namespace: str, name: str, managers: set[str],
+                    to: str) -> bool:
+        """Give the server-side-apply fields of ``managers`` (their Apply entries in ``managedFields``) to ``to``,
+        in one patch guarded by the object's resourceVersion; False when they own nothing there."""
+        from prjdevops.fieldowners import handover
+
+        path = self.object_path(api_version, kind, namespace, name)
+        live = self._rest(f"read {kind}/{name}", "GET", path)
+        meta = live.get("metadata") or {}
+        entries = handover(meta.get("managedFields") or [], managers, to)
+        if entries is None:
+            return False
+        self._rest(f"hand over the fields of {kind}/{name}", "PATCH", path,
+                   {"metadata": {"managedFields": entries, "resourceVersion": meta.get("resourceVersion")}},
+                   content_type="application/merge-patch+json")
+        return True
 
     def get_or_none(self, what: str, fn: Callable[..., T], *args: Any, retry: bool | None = None,
                     **kwargs: Any) -> T | None:

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from prjdevops.errors import DeployError
 from prjdevops.hooks import BASE_ENV, Hook
 from prjdevops.model import Environment, Release
+from prjdevops.ops.run import run_id
 
 Reporter = Callable[[str], None]
 
@@ -44,10 +44,6 @@ class HookRun:
     output: list[str] = field(default_factory=list)
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-
-
 @dataclass
 class HookRunner:
     """Runs the user hooks of one change; built-in hooks are the flow's own steps and are skipped here."""
@@ -56,7 +52,7 @@ class HookRunner:
     release: Release
     redact: Callable[[str], str] = lambda s: s
     report: Reporter = lambda _: None
-    run_id: str = field(default_factory=new_run_id)
+    run_id: str = field(default_factory=run_id)
     log_dir: Path | None = None
     runs: list[HookRun] = field(default_factory=list)
 

@@ -359,7 +359,7 @@ def _deploy_one(target: Target, prep: Prepared, report: Reporter, timeout: int |
     runner.run(hooks["pre-deploy"], event="pre-deploy", revision=p.live.revision if p.live else None)
     try:
         result = rel_ops.deploy(target, prep, wait=True, timeout=timeout, report=report,
-                                description=f"libraries deploy ({p.chart_to})", plan=p)
+                                verb="libraries deploy", plan=p)
         runner.run(hooks["post-deploy"], event="post-deploy", revision=result.revision)
     except (HealthCheckFailed, HelmOperationError, HookFailed) as err:
         runner.run(hooks["on-failure"], event="on-failure", extra={"PRJDEVOPS_ERROR": prep.redactor.text(

@@ -9,7 +9,6 @@ renewal that finds someone else holding the Lease marks it lost: the flow stops 
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import socket
@@ -23,6 +22,7 @@ from typing import Any
 
 from prjdevops.adapters.kube import KubeClient
 from prjdevops.errors import ClusterError, Conflict, GuardRefused, LeaseLost
+from prjdevops.ops.run import operator
 
 LEASE_NAMESPACE = "kube-system"
 CONFLICT_RETRIES = 5
@@ -34,11 +34,7 @@ def lease_name(env: str) -> str:
 
 
 def holder_identity() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+    return f"{operator()}:{os.getpid()}"
 
 
 def _now() -> datetime:

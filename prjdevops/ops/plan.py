@@ -27,7 +27,7 @@ from typing import Any
 
 from prjdevops.adapters.helm import ReleaseInfo, load_chart_metadata, render
 from prjdevops.errors import ClusterUnreachable, DeployError, HelmOperationError
-from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manifest
+from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
 from prjdevops.values import Redactor
 
 INSTALL, UPGRADE, UNCHANGED, DELETE = "install", "upgrade", "unchanged", "delete"
@@ -231,11 +231,14 @@ class ReleasePlan:
         return out
 
     def lines(self) -> list[str]:
-        """The action, the validation, the objects that change and the hooks that will run."""
+        """Summary first: the action, the validation, objects added/changed/removed per kind, the fields that
+        change in each changed object, and the hooks that will run (object diffs: ``summary.diff_lines``)."""
+        from prjdevops import summary
+
         out = [f"{self.name} ({self.namespace}): {self.summary()}"]
         if self.validation != SERVER:
             out.append(f"  note: {self.validation}")
-        out += [f"  {d.action:<7} {key_text(d.key)}" for d in self.diffs]
+        out += summary.kind_table(self.diffs) + summary.field_lines(self.diffs)
         return out + self.hook_lines()
 
 

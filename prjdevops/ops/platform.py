@@ -22,7 +22,7 @@ from typing import Any
 from prjdevops import backup as backups
 from prjdevops.environments import project_root
 from prjdevops.errors import ConfigError, DeployError
-from prjdevops.manifests import ObjectDiff, key_text
+from prjdevops.manifests import ObjectDiff
 from prjdevops.model import Environment, Release
 from prjdevops.ops import libraries as libs
 from prjdevops.ops import plan as planmod
@@ -118,8 +118,10 @@ class PlatformPlan:
         return (f"plan for {self.env}: {len(self.entries)} release(s): {c[INSTALL]} to install, {c[UPGRADE]} to "
                 f"upgrade, {c[DELETE]} to delete, {c[UNCHANGED]} unchanged")
 
-    def lines(self, *, diffs: bool = True) -> list[str]:
-        """The headline, the releases step by step (group, chart@version, action), then each diff."""
+    def lines(self, *, diffs: bool = True, full: bool = False) -> list[str]:
+        """The headline, the releases step by step (group, chart@version, action), then per release that changes:
+        its hooks, objects per kind, changed fields and capped diffs (``full``: every object's diff, uncapped)."""
+        from prjdevops import summary
         from prjdevops.output import table
 
         rows = []
@@ -135,11 +137,9 @@ class PlatformPlan:
                     continue
                 out.append(f"--- {e.name} ({e.action}) ---")
                 out.extend(e.hooks)
-                if e.action == INSTALL:
-                    # a first install is every object added: name them; the full manifests are in --json
-                    out.extend(f"  add     {key_text(d.key)}" for d in e.diffs)
-                else:
-                    out.extend(d.diff.rstrip("\n") for d in e.diffs)
+                # a first install is every object added: counted per kind (the manifests are in --json)
+                out.extend(summary.kind_table(e.diffs) + summary.field_lines(e.diffs))
+                out.extend(summary.diff_lines(e.diffs, full=full))
         return out
 
     def to_json(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prjdevops import backup as backups
-from prjdevops import guards
+from prjdevops import guards, summary
 from prjdevops.adapters.helm import ReleaseInfo, chart_defaults
 from prjdevops.adapters.kube import read_context
 from prjdevops.errors import ConfigError, DeployError, GuardRefused, HealthCheckFailed, HelmOperationError
@@ -43,10 +43,10 @@ from prjdevops.ops.release import (
     _quiet,
     apply_with_recovery,
     deploy,
-    diff_summary,
     images_of,
     snapshot,
     wait_healthy,
+    with_descriptions,
 )
 from prjdevops.ops.release import status as release_status
 from prjdevops.values import deep_merge
@@ -179,7 +179,7 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: R
                    "nothing to do")
             return Outcome(rel.name, "unchanged", revision)
         report(f"plan for {rel.name} in {env.name}: {plan.summary()}")
-        for line in [*diff_summary(plan.diffs), *plan.hook_lines()]:
+        for line in [*summary.kind_table(plan.diffs), *summary.field_lines(plan.diffs), *plan.hook_lines()]:
             report(line)
         if plan.validation != SERVER:
             report(f"  note: {plan.validation}")
@@ -204,7 +204,7 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, report: R
         runner.run(hooks["pre-deploy"], event="pre-deploy", revision=previous.revision if previous else None)
         try:
             result = deploy(target, prep, timeout=timeout or env.guards.health_timeout, report=report,
-                            description=f"prjdevops deploy to {env.name}", locked=g.holds_lease,
+                            locked=g.holds_lease,
                             plan=plan if stuck is None else None)
             failed = gate(target, prep) if gate else []
             if failed:
@@ -384,7 +384,7 @@ def _restore(target: Target, prep: Prepared, name: str, g: Guard, *, report: Rep
         g.check()
         backups.take(target.helm, env, rel, reason=f"before restore of {name}", redactor=prep.redactor)
     deploy(target, restored, timeout=env.guards.health_timeout, report=report, locked=g.holds_lease,
-           description=f"prjdevops restore of backup {name}")
+           verb=f"restore of backup {name}")
     live = target.helm.status(rel.name, namespace=rel.namespace)
     left = diff_objects(parse_manifest(manifest, rel.namespace),
                         parse_manifest(live.manifest if live else "", rel.namespace), prep.redactor)
@@ -419,7 +419,7 @@ def status(target: Target, name: str, *, last_backups: int = 5) -> ReleaseStatus
     """The staging view plus the Helm history and the newest backups."""
     st = release_status(target, name)
     rel = target.env.release(name)
-    st.history = target.helm.history(rel.name, namespace=rel.namespace)
+    st.history = with_descriptions(target, rel, target.helm.history(rel.name, namespace=rel.namespace))
     st.backups = [{"name": b.name, "revision": b.revision, "taken_at": b.taken_at, "reason": b.reason,
                    "path": str(b.path)} for b in backups.listing(target.env, rel)[-last_backups:]]
     return st

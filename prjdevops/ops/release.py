@@ -28,7 +28,7 @@ from prjdevops.adapters.helm import (
 from prjdevops.adapters.kube import KubeClient
 from prjdevops.errors import DeployError, HealthCheckFailed, HelmOperationError, ValuesError
 from prjdevops.health import READINESS, WORKLOAD_KINDS, pod_problem, pod_ready, pod_restarts, selector_string
-from prjdevops.manifests import ObjectDiff, key_text, parse_manifest
+from prjdevops.manifests import ObjectDiff, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops.plan import LiveState, ReleasePlan
 from prjdevops.values import LayeredValues, Redactor, layer, unknown_keys, unknown_values_message
@@ -369,11 +369,16 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
     policy = dataclasses.replace(base, attempts=base.attempts * 3, total=base.total * 4)
     started = time.monotonic()
     attempt = 0
+    handed_over = False
     while True:
         target.checkpoint()  # the Lease is still ours: nobody else writes this release meanwhile
         try:
             return do()
         except HelmOperationError as err:
+            if not handed_over and before is not None and not stopped() and hand_over_fields(target, rel, err,
+                                                                                              report):
+                handed_over = True  # once: a second conflict is someone else's
+                continue
             attempt += 1
             lost_watch = healthy is not None and WATCH_LOST.search(err.detail) is not None and healthy()
             if not (transient_message(err.detail) or lost_watch) or stopped():
@@ -420,6 +425,27 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
             if STALE_CLIENT.search(err.detail):
                 target.helm.reset(rel.namespace)
             time.sleep(wait)
+
+
+def hand_over_fields(target: Target, rel: Release, err: HelmOperationError, report: Reporter) -> bool:
+    """When Helm's server-side apply conflicted only with earlier Helm runs of this release from another program
+    (``prjdevops/fieldowners.py``: Helm names its field manager after argv[0]), give their fields to this run's
+    manager; True when that was done and the write should run again. Conflicts with anyone else are left alone."""
+    from prjdevops.fieldowners import helm_owned, parse_conflicts
+    from prjdevops.ops.run import helm_field_manager
+
+    conflicts = parse_conflicts(err.detail)
+    me = helm_field_manager()
+    if not helm_owned(conflicts, me):
+        return False
+    moved = sum(target.kube.take_fields(c.api_version, c.kind, c.namespace, c.name, set(c.managers), me)
+                for c in conflicts)
+    if not moved:
+        return False
+    others = sorted({m for c in conflicts for m in c.managers})
+    report(f"  {rel.name}: {moved} object(s) held fields applied by an earlier Helm run as {', '.join(others)} "
+           f"(Helm names its field manager after the program); handed them to this run ({me}), applying again")
+    return True
 
 
 # --- deploy ----------------------------------------------------------------------------------------------
@@ -469,11 +495,12 @@ def hosts_of(objects: Iterable[dict[str, Any]]) -> list[str]:
 
 def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | None = None,
            report: Reporter = _quiet, description: str | None = None, locked: bool = False,
-           plan: ReleasePlan | None = None) -> DeployResult:
+           plan: ReleasePlan | None = None, verb: str = "deploy") -> DeployResult:
     """``helm upgrade --install`` of one release; with ``wait`` Helm's watcher waits while we show progress.
 
     ``plan``: the release's plan the caller made (and showed): its live state and desired objects are used as they
-    are, nothing is read or rendered again."""
+    are, nothing is read or rendered again. The revision's description (``helm history``) says who, which run and
+    what changes (``verb``: what the flow does), unless ``description`` is given."""
     from prjdevops.ops.plan import plan_release
 
     rel = prep.release
@@ -481,6 +508,8 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
     started = time.monotonic()
     plan = plan or plan_release(target, prep)
     before = plan.live
+    if description is None:
+        description = revision_description(plan, verb)
     report(f"{'upgrading' if before else 'installing'} {rel.name} in namespace {rel.namespace} "
            f"(chart {Path(rel.chart).name if rel.local_chart else rel.chart})")
     wait_mode = rel.wait if (wait and rel.wait != "none") else None
@@ -549,6 +578,19 @@ def deploy(target: Target, prep: Prepared, *, wait: bool = True, timeout: int | 
                         changed=plan.changes, health=health)
 
 
+def revision_description(plan: ReleasePlan, verb: str) -> str:
+    """What the tool writes into the revision: who, which run, what changes (counts, images)."""
+    from prjdevops import summary
+    from prjdevops.ops.run import operator, run_id
+
+    old = summary.container_images(parse_manifest(plan.live.manifest, plan.namespace)) if plan.live else {}
+    changes = summary.counts_text(plan.diffs)
+    if plan.live is not None and plan.live.status != "deployed":
+        changes = f"over {plan.live.status} revision {plan.live.revision}, {changes}"
+    return summary.description(summary.Revision(
+        verb, operator(), run_id(), changes, summary.image_changes(old, summary.container_images(plan.desired))))
+
+
 def render_for(prep: Prepared, namespace: str, *, is_upgrade: bool = False) -> str:
     """The manifest the release would produce (offline render of in-repo charts)."""
     if not prep.release.local_chart:
@@ -566,10 +608,6 @@ def diff(target: Target, prep: Prepared) -> list[ObjectDiff]:
     from prjdevops.ops.plan import plan_release
 
     return list(plan_release(target, prep).diffs)
-
-
-def diff_summary(diffs: Sequence[ObjectDiff]) -> list[str]:
-    return [f"  {d.action:<7} {key_text(d.key)}" for d in diffs]
 
 
 # --- status ----------------------------------------------------------------------------------------------
@@ -595,10 +633,20 @@ class ReleaseStatus:
                 "history": [to_json(h) for h in self.history], "backups": self.backups}
 
 
+def with_descriptions(target: Target, rel: Release, infos: Sequence[ReleaseInfo]) -> list[ReleaseInfo]:
+    """``infos`` with the descriptions Helm stored (what the tool wrote: who, run, what changed)."""
+    if not infos or all(i.description for i in infos):
+        return list(infos)
+    stored = target.kube.helm_descriptions(rel.name, rel.namespace)
+    return [dataclasses.replace(i, description=stored.get(i.revision, i.description)) for i in infos]
+
+
 def status(target: Target, name: str) -> ReleaseStatus:
     """Helm's view of the release plus the pods, services and ingresses it runs."""
     rel = target.env.release(name)
     info = target.helm.status(rel.name, namespace=rel.namespace)
+    if info is not None:
+        (info,) = with_descriptions(target, rel, [info])
     pods: list[dict[str, Any]] = []
     services: list[dict[str, Any]] = []
     ingresses: list[dict[str, Any]] = []
@@ -651,7 +699,7 @@ def guarded_deploy(target: Target, prep: Prepared, *, io: Interaction, wait: boo
         runner.run(hooks["pre-deploy"], event="pre-deploy", revision=plan.live.revision if plan.live else None)
         try:
             result = deploy(target, prep, wait=wait, timeout=timeout, report=report, locked=guard.holds_lease,
-                            description=f"prjdevops deploy to {env.name}", plan=plan)
+                            plan=plan)
             runner.run(hooks["post-deploy"], event="post-deploy", revision=result.revision)
         except (HealthCheckFailed, HelmOperationError, HookFailed) as err:
             runner.run(hooks["on-failure"], event="on-failure", extra={"PRJDEVOPS_ERROR": prep.redactor.text(

@@ -198,9 +198,9 @@ def test_pending_release_is_recovered_and_redeployed(env_dir: Path, kubeconfig: 
         _never_ready(sandbox, "2.0.0")
         proc = _upgrade_until_pending(env_dir, target, "2.0.0")
         proc.kill()
-        proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
         sandbox.faults.clear()
-        assert target.helm.status("plate-web", namespace="plate-web").status == "pending-upgrade"
+        assert target.helm.status("plate-web", namespace="plate-web").status == "pending-upgrade", out + err
     diff = invoke(["prod.diff", "--env", "prodlike", "--set", "image.tag=2.0.0"], env_dir)
     assert diff.returncode == 2 and "last revision 2 is pending-upgrade" in diff.stdout, diff.stdout + diff.stderr
     refused = invoke(["prod.deploy", "--env", "prodlike", "--yes", "--set", "image.tag=2.0.0"], env_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,13 +121,23 @@ def test_cli_deploy_status_diff_delete(env_dir: Path) -> None:
     assert same.returncode == 0 and "no changes" in same.stdout
     changed = invoke(["stg.diff", "--env", "itest", "--set", "replicaCount=2"], env_dir)
     assert changed.returncode == 2
-    assert "change  Deployment/plate-web" in changed.stdout
+    # summary first: objects per kind, the changed fields, then the object's diff
+    assert "  Deployment  -    1       -" in changed.stdout
+    assert "  ~ Deployment/plate-web (ns plate-web)" in changed.stdout
+    assert "      spec.replicas: 1 → 2" in changed.stdout
+    bad = invoke(["stg.diff", "--env", "itest", "--diff", "all"], env_dir)
+    assert bad.returncode == 1 and bad.stderr.strip() == "error: --diff takes 'full' (or 'capped', the default), " \
+        "not 'all'"
     dry = invoke(["stg.deploy", "--env", "itest", "--set", "replicaCount=2", "--dry-run"], env_dir)
     assert dry.returncode == 2 and "nothing applied" in dry.stdout  # changes: 2, like stg.diff
     status = invoke(["stg.status", "--env", "itest"], env_dir)
     assert status.returncode == 0
     assert "RELEASE" in status.stdout and "POD" in status.stdout and "plate-web" in status.stdout
-    assert json.loads(invoke(["stg.status", "--env", "itest", "--json"], env_dir).stdout)["helm"]["revision"] == 1
+    helm = json.loads(invoke(["stg.status", "--env", "itest", "--json"], env_dir).stdout)["helm"]
+    assert helm["revision"] == 1
+    # the revision says who deployed it, in which run, and what it changed (helm history shows the same)
+    assert re.fullmatch(r"prjdevops deploy by \S+@\S+, run \d{8}T\d{6}Z-[0-9a-f]{6}: \d+ added", helm["description"]), \
+        helm["description"]
     gone = invoke(["stg.delete", "--env", "itest"], env_dir)
     assert gone.returncode == 0 and "uninstalled" in gone.stdout
     again = invoke(["stg.delete", "--env", "itest"], env_dir)
@@ -169,3 +180,21 @@ def test_chained_tasks_both_run(env_dir: Path) -> None:
     assert deployed.returncode == 0, deployed.stderr
     assert "revision   1 (deployed)" in deployed.stdout  # stg.deploy ran
     assert "REVISION  UPDATED" in deployed.stdout  # prod.status ran (it adds the history table)
+
+
+def test_a_release_applied_from_another_program_is_upgraded_after_handing_its_fields_over(
+        env_dir: Path, target: Any) -> None:
+    """Helm names its server-side-apply field manager after the program (argv[0]): this test process ("python")
+    deploys, then `invoke` ("python3") upgrades. On kube-apiserver that conflicts on every changed field; the tool
+    hands the earlier Helm run's fields over to its own manager and applies again, once."""
+    prep = ops.prepare(target.env, "plate-web", sets=["image.tag=1.4.2"])
+    assert ops.deploy(target, prep, timeout=60).status == "deployed"
+    out = invoke(["stg.deploy", "--env", "itest", "--set", "image.tag=1.4.3"], env_dir)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr
+    assert "held fields applied by an earlier Helm run as python" in out.stdout
+    # Helm recorded the conflicting attempt as failed (its truth, kept); the second apply is the deployed one
+    assert [h.status for h in target.helm.history("plate-web", namespace="plate-web")] == \
+        ["superseded", "failed", "deployed"]
+    assert "revision   3 (deployed)" in out.stdout
+    again = invoke(["stg.deploy", "--env", "itest", "--set", "image.tag=1.4.4"], env_dir)  # now its own fields
+    assert again.returncode == 0 and "earlier Helm run" not in again.stdout, again.stdout[-2000:] + again.stderr

@@ -21,8 +21,8 @@ MODULES = sorted(LIBRARY.rglob("*.py"))
 TASKS = [*sorted((ROOT / "tasks").glob("*.py")), ROOT / "tasks.py"]
 SANDBOX = sorted((ROOT / "kubesandbox").rglob("*.py"))
 
-CORE = {"errors", "model", "yamlio", "output", "values", "dag", "manifests", "health", "environments", "argocd",
-        "hooks"}
+CORE = {"errors", "model", "yamlio", "output", "summary", "fieldowners", "values", "dag", "manifests", "health",
+        "environments", "argocd", "hooks"}
 LAYERS = [  # lowest first: (name, module prefixes under prjdevops)
     ("core", CORE),
     ("adapters", {"adapters"}),

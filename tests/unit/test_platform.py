@@ -63,7 +63,9 @@ def test_plan_lines_group_chart_action_notes_and_diffs_in_order() -> None:
     assert "upgrade web@0.9.0 -> web@1.0.0" in lines[4]
     assert "delete old@1.0.0 (disabled in this environment)" in lines[5]
     assert lines[7] == "note: x needs y, disabled in this environment: not waited for"
-    assert lines[8:] == ["--- web (upgrade) ---", DIFF.diff.rstrip("\n")]
+    # summary first: objects per kind, then the object's diff (capped; a short one whole)
+    assert lines[8:] == ["--- web (upgrade) ---", "  KIND        ADD  CHANGE  REMOVE", "  Deployment  -    1       -",
+                         "  ~ Deployment/web (ns web)", *DIFF.diff.rstrip("\n").splitlines()]
     assert plan.changes and plan.counts() == {"install": 2, "upgrade": 1, "unchanged": 1, "delete": 1}
     assert plan.lines(diffs=False) == lines[:8]
 
