@@ -7,10 +7,12 @@ Every step is driven by the environment's settings, so the same flow runs (and i
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from prjdevops import backup as backups
 from prjdevops import guards, summary
@@ -111,12 +113,40 @@ def _rollback(target: Target, prep: Prepared, revision: int, *, before: ReleaseI
     rel = prep.release
     wanted = target.helm.status(rel.name, namespace=rel.namespace, revision=revision)
     objects = parse_manifest(wanted.manifest if wanted else "", rel.namespace)
-    return apply_with_recovery(
-        target, rel, "rollback",
-        lambda: target.helm.rollback(rel.name, revision=revision, namespace=rel.namespace,
-                                     timeout=target.env.guards.rollback_timeout),
-        before=before, report=report, locked=target.env.guards.lock,
-        healthy=(lambda: snapshot(target.kube, objects, rel.namespace).healthy) if objects else None)
+    limit = target.env.guards.rollback_timeout
+    result: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            result["info"] = apply_with_recovery(
+                target, rel, "rollback",
+                lambda: target.helm.rollback(rel.name, revision=revision, namespace=rel.namespace, timeout=limit),
+                before=before, report=report, locked=target.env.guards.lock,
+                healthy=(lambda: snapshot(target.kube, objects, rel.namespace).healthy) if objects else None)
+        except BaseException as e:  # re-raised in the caller's thread below
+            result["error"] = e
+        finally:
+            done.set()
+
+    # Helm waits for the rollback's workloads in silence: show which are not ready yet while it does
+    worker = threading.Thread(target=run, name=f"helm-rollback-{rel.name}", daemon=True)
+    worker.start()
+    try:
+        if objects:
+            wait_healthy(target.kube, objects, rel.namespace, timeout=limit + 5, report=report, stop=done,
+                         label=f"  {rel.name} (rolling back to {revision}): ", shown_timeout=limit)
+    except BaseException:
+        # an interrupt: Helm's rollback cannot be cancelled half-way without leaving pending-rollback; let it end
+        report(f"  {rel.name}: interrupted; waiting for Helm's rollback to revision {revision} to finish "
+               f"(at most {limit}s) so the release is not left pending")
+        worker.join(timeout=limit + 30)
+        raise
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    info: ReleaseInfo = result["info"]
+    return info
 
 
 def deploy_hooks(env: Environment, rel: Release, *, backup: bool, gate: bool) -> dict[str, list[Hook]]:
