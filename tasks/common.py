@@ -40,6 +40,15 @@ def say(line: str) -> None:
         _stdout_gone()
 
 
+def note(line: str) -> None:
+    """Progress of a command whose stdout is its answer (a table, JSON): on stderr, so the answer stays clean."""
+    import contextlib
+    import sys
+
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
 def _stdout_gone() -> None:
     import os
     import sys

@@ -8,7 +8,7 @@ from typing import Any
 from invoke import Collection, Context, Exit, task
 
 from tasks import colour
-from tasks.common import DIFF_HELP, WAIT_LOCK_HELP, errors, full_diff, interaction, say, settings
+from tasks.common import DIFF_HELP, WAIT_LOCK_HELP, errors, full_diff, interaction, note, say, settings
 
 _SELECT = {
     "env": "environment (default: staging)",
@@ -115,7 +115,7 @@ def status(c: Context, env: str = "staging", only: str = "", tier: int = 0, json
     from prjdevops.ops.session import open_target
     from prjdevops.output import table
 
-    with open_target(settings(c), env, say) as target:
+    with open_target(settings(c), env, note) as target:
         selection = ops.order(target.env, only=_only(only), tier=tier or None) if (only or tier) else None
         rows = ops.status(target, selection)
     if json:

@@ -8,7 +8,7 @@ from typing import Any
 from invoke import Collection, Context, Exit, task
 
 from tasks import colour
-from tasks.common import APP, DIFF_HELP, WAIT_LOCK_HELP, as_list, errors, full_diff, interaction, say, settings
+from tasks.common import APP, DIFF_HELP, WAIT_LOCK_HELP, as_list, errors, full_diff, interaction, note, say, settings
 
 DEPLOY_HELP = {
     "env": "environment (default: staging for stg.*, production for prod.*)",
@@ -95,7 +95,7 @@ def show_status(c: Context, env: str, as_json: bool, *, production: bool = False
     from prjdevops.ops.session import open_target
     from prjdevops.output import age, table
 
-    with open_target(settings(c), env) as target:
+    with open_target(settings(c), env, note) as target:
         st = prod_ops.status(target, APP) if production else ops.status(target, APP)
     if as_json:
         say(json.dumps(st.to_json(), indent=2))

@@ -27,6 +27,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -172,8 +173,12 @@ class _Handler(BaseHTTPRequestHandler):
                     or attempt + 1 >= policy.attempts or time.monotonic() - started + wait > policy.total:
                 break
             attempt += 1
+            proxy.failing(f"HTTP {status}" if status is not None else "no answer", self.command,
+                          request_path.split("?", 1)[0], wait)
             time.sleep(wait)
         proxy.stats.add(retried=attempt, gave_up=status is None or status in RETRY_STATUSES)
+        if status is not None and status not in RETRY_STATUSES:
+            proxy.answered()
         if status is None:
             self._refuse(503, f"the Kubernetes API at {proxy.upstream.url} is unreachable (tried {attempt + 1} "
                               "times)")
@@ -260,8 +265,13 @@ class _Server(ThreadingHTTPServer):
 class RetryingProxy:
     """The proxy's lifetime: ``start()`` on a free loopback port, ``kubeconfig()`` for Helm, ``stop()``."""
 
-    def __init__(self, upstream: Upstream, *, policy: RetryPolicy | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, upstream: Upstream, *, policy: RetryPolicy | None = None, timeout: float = 60.0,
+                 on_retry: Callable[[str], None] | None = None) -> None:
         self.upstream = upstream
+        self.on_retry = on_retry  # hears retries (at most one line a second): a wait is never silent
+        self._noted = 0.0
+        self._failing_since = 0.0
+        self._note_lock = threading.Lock()
         self.policy = policy or RetryPolicy(attempts=6, base=0.05, cap=1.0, total=15.0)
         self.timeout = timeout
         self.token = secrets.token_urlsafe(24)
@@ -270,6 +280,26 @@ class RetryingProxy:
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    def failing(self, what: str, method: str, path: str, wait: float) -> None:
+        """A request failed and will be tried again: say so, at most once a second, with how long the API has
+        been failing (Helm's own client tries again on top of these retries)."""
+        if self.on_retry is None:
+            return
+        with self._note_lock:
+            now = time.monotonic()
+            self._failing_since = self._failing_since or now
+            if now - self._noted < 1.0:
+                return
+            self._noted = now
+            since = now - self._failing_since
+        why = f"{what} ({self.last_failure.rsplit('(', 1)[-1].rstrip(')')})" if what == "no answer" and \
+            self.last_failure else what
+        self.on_retry(f"  Kubernetes API at {self.upstream.url}: {why} to {method} {path} for {since:.0f}s; "
+                      f"trying again in {wait:.1f}s")
+
+    def answered(self) -> None:
+        self._failing_since = 0.0
 
     @property
     def url(self) -> str:

@@ -88,9 +88,11 @@ def _retry_after(e: BaseException) -> float | None:
 
 
 def with_retries(fn: Callable[[], T], *, policy: RetryPolicy, retry_on: Callable[[BaseException], bool] = transient,
-                 sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+                 sleep: Callable[[float], None] = time.sleep,
+                 notify: Callable[[int, float, BaseException], None] | None = None) -> tuple[T, int]:
     """Call ``fn`` until it succeeds, a non-transient error occurs, or the policy gives up (the last error is
-    raised with ``retry_attempts`` set on it). Returns the result and how many attempts it took."""
+    raised with ``retry_attempts`` set on it). Returns the result and how many attempts it took. ``notify`` hears
+    (attempt, seconds until the next, error) before each wait."""
     started = time.monotonic()
     attempt = 0
     while True:
@@ -103,7 +105,21 @@ def with_retries(fn: Callable[[], T], *, policy: RetryPolicy, retry_on: Callable
                     or time.monotonic() - started + wait > policy.total):
                 e.retry_attempts = attempt  # type: ignore[attr-defined]
                 raise
+            if notify is not None:
+                notify(attempt, wait, e)
             sleep(wait)
+
+
+def _short_error(err: BaseException) -> str:
+    """One short phrase for a transient failure: the HTTP status, or the connection problem."""
+    status = getattr(err, "status", None)
+    if isinstance(status, int) and status:
+        return f"HTTP {status} {getattr(err, 'reason', '') or ''}".strip()
+    text = str(err)
+    for phrase in ("Connection refused", "timed out", "Name or service not known", "Connection reset"):
+        if phrase.lower() in text.lower():
+            return phrase.lower()
+    return type(err).__name__
 
 
 def is_loopback(server: str) -> bool:
@@ -211,6 +227,8 @@ class KubeClient:
         self.request_timeout = request_timeout
         self.retry = retry or RetryPolicy.from_env()
         self._api: Any = None
+        # hears each retry of a request ("what failed, attempt n of m, next try in s"): a wait is never silent
+        self.on_retry: Callable[[str], None] | None = None
 
     @property
     def api_client(self) -> Any:
@@ -316,21 +334,29 @@ class KubeClient:
         except ConfigError:
             return "(unknown server)"
 
-    def _attempt(self, fn: Callable[..., T], args: Any, kwargs: dict[str, Any], retry: bool | None) -> T:
+    def _attempt(self, fn: Callable[..., T], args: Any, kwargs: dict[str, Any], retry: bool | None,
+                 what: str = "") -> T:
         """``fn(*args, **kwargs)``, retried on transient failures when a repeat is safe (see RETRY_SAFE_PREFIXES)."""
         kwargs.setdefault("_request_timeout", self.request_timeout)
         if retry is None:
             retry = getattr(fn, "__name__", "").startswith(RETRY_SAFE_PREFIXES)
         if not retry:
             return fn(*args, **kwargs)
-        result, _ = with_retries(lambda: fn(*args, **kwargs), policy=self.retry)
+        hear = self.on_retry
+
+        def notify(attempt: int, wait: float, err: BaseException) -> None:
+            if hear is not None:
+                hear(f"  {what or 'API request'}: {_short_error(err)}; attempt {attempt} of {self.retry.attempts} "
+                     f"failed, next try in {wait:.1f}s")
+
+        result, _ = with_retries(lambda: fn(*args, **kwargs), policy=self.retry, notify=notify)
         return result
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, retry: bool | None = None, **kwargs: Any) -> T:
         """Call the client; transient failures (429, 5xx, no connection) are retried for reads and safe writes
         (``retry=True/False`` overrides the verb-based choice); failures become project errors naming ``what``."""
         with self.wrap(what):
-            return self._attempt(fn, args, kwargs, retry)
+            return self._attempt(fn, args, kwargs, retry, what)
 
     def helm_descriptions(self, release: str, namespace: str) -> dict[int, str]:
         """Revision -> description, as Helm stored it in its default storage (Secrets ``sh.helm.release.v1.NAME.vN``
@@ -397,7 +423,7 @@ class KubeClient:
 
         try:
             with self.wrap(what):
-                return self._attempt(fn, args, kwargs, retry)
+                return self._attempt(fn, args, kwargs, retry, what)
         except ClusterError as e:
             if isinstance(e.__cause__, ApiException) and e.__cause__.status == 404:
                 return None

@@ -120,7 +120,11 @@ class _ProxyForHelm:
 
         from prjdevops.adapters.apiproxy import RetryingProxy
 
-        self.proxy = RetryingProxy(self.kube.upstream()).start()
+        def heard(line: str) -> None:
+            if self.kube.on_retry is not None:
+                self.kube.on_retry(line)
+
+        self.proxy = RetryingProxy(self.kube.upstream(), on_retry=heard).start()
         self.folder = Path(tempfile.mkdtemp(prefix="prjdevops-helm-"))
         return self.proxy.kubeconfig(self.folder / "kubeconfig"), "prjdevops-proxy"
 

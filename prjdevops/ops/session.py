@@ -89,7 +89,9 @@ def ensure_cluster(env: Environment, settings: Settings, report: Reporter = _qui
 def open_target(settings: Settings, name: str, report: Reporter = _quiet) -> Target:
     env = load(settings, name)
     ensure_cluster(env, settings, report)
-    return connect(env)
+    target = connect(env)
+    target.kube.on_retry = report
+    return target
 
 
 def open_release(settings: Settings, name: str, release: str, *, values_files: Sequence[Path] = (),
@@ -100,4 +102,6 @@ def open_release(settings: Settings, name: str, release: str, *, values_files: S
     env = load(settings, name)
     prep = prepare(env, release, values_files=values_files, sets=sets, allow_unknown=allow_unknown)
     ensure_cluster(env, settings, report)
-    return connect(env), prep
+    target = connect(env)
+    target.kube.on_retry = report
+    return target, prep

@@ -135,6 +135,9 @@ def start_cli(args: list[str], env_dir: Path, **extra: str) -> subprocess.Popen[
                             stderr=subprocess.PIPE, text=True)
 
 
+RETRY_NOTE = re.compile(r"^  Kubernetes API at \S+: .*; trying again in \d+\.\ds$")
+
+
 def one_line_error(out: subprocess.CompletedProcess[str] | tuple[int, str, str], code: int, *fragments: str,
                    problems: bool = False) -> str:
     """The run exited ``code`` with exactly one non-empty stderr line containing ``fragments``; no traceback.
@@ -146,7 +149,10 @@ def one_line_error(out: subprocess.CompletedProcess[str] | tuple[int, str, str],
     assert rc == code, (rc, stdout[-2000:], stderr)
     # Helm's embedded Kubernetes client (client-go) logs a failed API request it will retry or ignore on stderr
     # by itself, e.g. `E1129 20:55:47.439224 1322 memcache.go:287] "Unhandled Error" ...`: not the tool's output.
-    lines = [line for line in stderr.splitlines() if line.strip() and not KLOG.match(line)]
+    # The tool's own progress of a status command (on stderr, its stdout being the answer) is not an error line:
+    # `  Kubernetes API at URL: no answer (connection refused) to GET /version for 3s; trying again in 0.4s`.
+    lines = [line for line in stderr.splitlines() if line.strip() and not KLOG.match(line)
+             and not RETRY_NOTE.match(line)]
     if problems:
         assert lines[0].startswith("error: ") and all(line.startswith("  ") for line in lines[1:]), stderr
         lines = [" ".join(lines)]
