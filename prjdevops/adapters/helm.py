@@ -125,14 +125,61 @@ def _redact_value(message: str, expression: str) -> str:
     return message.replace(value, "***") if len(value) >= 3 else message
 
 
+_chart_cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
+_chart_cache_lock = threading.Lock()
+_CHART_CACHE_SIZE = 256
+
+
+def chart_stamp(chart: Path) -> tuple[Any, ...]:
+    """What a chart's content is known by: an archive's path, size and modification time; a folder's, every file's
+    (a plan of many releases of one chart loads it once, and an edited chart is loaded again)."""
+    path = Path(chart).resolve()
+    if not path.is_dir():
+        try:
+            st = path.stat()
+        except OSError:
+            return (str(path), None)
+        return (str(path), st.st_size, st.st_mtime_ns)
+    files = []
+    for f in sorted(path.rglob("*")):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        if f.is_file():
+            files.append((str(f.relative_to(path)), st.st_size, st.st_mtime_ns))
+    return (str(path), tuple(files))
+
+
+def cached_by_chart(what: str, chart: Path, load: Callable[[], T]) -> T:
+    """``load()`` once per chart content (:func:`chart_stamp`); callers get their own copy. Failures are not
+    cached."""
+    import copy
+
+    key = (what, chart_stamp(chart))
+    with _chart_cache_lock:
+        if key in _chart_cache:
+            return copy.deepcopy(_chart_cache[key])  # type: ignore[no-any-return]
+    value = load()
+    with _chart_cache_lock:
+        if len(_chart_cache) >= _CHART_CACHE_SIZE:
+            _chart_cache.clear()
+        _chart_cache[key] = value
+    return copy.deepcopy(value)
+
+
 def _chart_attr(chart_dir: Path, attr: str) -> dict[str, Any]:
     helm = _helm()
-    try:
-        with helm.Chart.load(chart_dir) as chart:
-            data: dict[str, Any] = getattr(chart, attr)
-            return data
-    except helm.HelmError as e:
-        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+    def load() -> dict[str, Any]:
+        try:
+            with helm.Chart.load(chart_dir) as chart:
+                data: dict[str, Any] = getattr(chart, attr)
+                return data
+        except helm.HelmError as e:
+            raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+    return cached_by_chart(attr, chart_dir, load)
 
 
 def load_chart_metadata(chart_dir: Path) -> dict[str, Any]:
@@ -144,13 +191,17 @@ def chart_value_keys(chart_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | 
     """(the chart's defaults with its subcharts' coalesced in, its values.schema.json or None): what keys a
     user may set. One chart load."""
     helm = _helm()
-    try:
-        with helm.Chart.load(chart_dir) as chart:
-            schema = chart.schema
-            merged: dict[str, Any] = chart.merge_values({})
-            return merged, schema if isinstance(schema, dict) else None
-    except helm.HelmError as e:
-        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+    def load() -> tuple[dict[str, Any], dict[str, Any] | None]:
+        try:
+            with helm.Chart.load(chart_dir) as chart:
+                schema = chart.schema
+                merged: dict[str, Any] = chart.merge_values({})
+                return merged, schema if isinstance(schema, dict) else None
+        except helm.HelmError as e:
+            raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+    return cached_by_chart("value keys", chart_dir, load)
 
 
 def chart_defaults(chart_dir: Path) -> dict[str, Any]:
@@ -662,15 +713,19 @@ def chart_crd_kinds(chart: Path) -> list[tuple[str, str]]:
     import yaml
 
     helm = _helm()
-    try:
-        with helm.Chart.load(chart) as loaded:
-            files = loaded.crds
-    except helm.HelmError as e:
-        raise ConfigError(f"chart {chart} cannot be loaded: {_first_line(e)}") from e
-    kinds: list[tuple[str, str]] = []
-    for f in files:
-        for doc in yaml.safe_load_all(str(f.get("data") or "")):
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                spec = doc.get("spec") or {}
-                kinds.append((str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))))
-    return kinds
+
+    def load() -> list[tuple[str, str]]:
+        try:
+            with helm.Chart.load(chart) as loaded:
+                files = loaded.crds
+        except helm.HelmError as e:
+            raise ConfigError(f"chart {chart} cannot be loaded: {_first_line(e)}") from e
+        kinds: list[tuple[str, str]] = []
+        for f in files:
+            for doc in yaml.safe_load_all(str(f.get("data") or "")):
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                    spec = doc.get("spec") or {}
+                    kinds.append((str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))))
+        return kinds
+
+    return cached_by_chart("crd kinds", chart, load)

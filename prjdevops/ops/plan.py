@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prjdevops.adapters.helm import ReleaseInfo, load_chart_metadata, render
+from prjdevops.adapters.helm import ReleaseInfo, cached_by_chart, load_chart_metadata, render
 from prjdevops.errors import ClusterUnreachable, DeployError, HelmOperationError
 from prjdevops.manifests import ObjectDiff, diff_objects, key_text, parse_manifest
 from prjdevops.values import Redactor
@@ -146,7 +146,12 @@ _POLICY = re.compile(r"^\s*[\"']?helm\.sh/hook-delete-policy[\"']?\s*:\s*[\"']?(
 
 def chart_hooks(chart: Path) -> list[Hook]:
     """The hooks a chart's templates declare, read from its sources (a folder or a ``.tgz``) without rendering:
-    the server-side dry run does not return hooks, and a second render only to name them would cost a render."""
+    the server-side dry run does not return hooks, and a second render only to name them would cost a render.
+    Read once per chart content (many releases of one chart in a plan)."""
+    return cached_by_chart("hooks", chart, lambda: _chart_hooks(chart))
+
+
+def _chart_hooks(chart: Path) -> list[Hook]:
     texts: list[tuple[str, str]] = []
     if chart.is_dir():
         for p in sorted(chart.rglob("*")):

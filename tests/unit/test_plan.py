@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from prjdevops.adapters.helm import ReleaseInfo
+from prjdevops.adapters.helm import ReleaseInfo, cached_by_chart
 from prjdevops.adapters.kube import patch_field_validation
 from prjdevops.ops.plan import (
     INSTALL,
@@ -214,3 +214,30 @@ def test_kinds_of_objects() -> None:
             {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress"}, {"apiVersion": "v1", "kind": "Service"}]
     assert kinds_of(objs) == {("apps", "v1", "Deployment"), ("", "v1", "Service"),
                               ("networking.k8s.io", "v1", "Ingress")}
+
+
+def test_a_chart_is_read_once_per_content(tmp_path: Path) -> None:
+    """Many releases of one chart in a plan read it once; an edited chart is read again; callers get copies."""
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("name: c\nversion: 1.0.0\n")
+    loads: list[int] = []
+
+    def load() -> dict[str, Any]:
+        loads.append(1)
+        return {"defaults": {"replicaCount": 1}}
+
+    first = cached_by_chart("test", chart, load)
+    first["defaults"]["replicaCount"] = 5  # a caller's change stays its own
+    assert cached_by_chart("test", chart, load) == {"defaults": {"replicaCount": 1}}
+    assert len(loads) == 1
+    (chart / "templates" / "new.yaml").write_text("kind: ConfigMap\n")
+    cached_by_chart("test", chart, load)
+    assert len(loads) == 2
+    archive = tmp_path / "c-1.0.0.tgz"
+    archive.write_bytes(b"one")
+    cached_by_chart("test", archive, load)
+    cached_by_chart("test", archive, load)
+    archive.write_bytes(b"other content")
+    cached_by_chart("test", archive, load)
+    assert len(loads) == 4
