@@ -60,6 +60,14 @@ class CountingHelm(HelmClient):
         self.calls.append("get values")
         return super().get_values(release, **kw)
 
+    def get_all(self, release: str, **kw: Any) -> Any:
+        self.calls.append("get all")
+        return super().get_all(release, **kw)
+
+    def list(self, **kw: Any) -> Any:
+        self.calls.append("list")
+        return super().list(**kw)
+
     def upgrade_install(self, *a: Any, **kw: Any) -> Any:
         self.calls.append("server dry run (render)" if kw.get("dry_run") == "server" else "upgrade/install (write)")
         return super().upgrade_install(*a, **kw)

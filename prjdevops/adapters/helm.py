@@ -125,14 +125,61 @@ def _redact_value(message: str, expression: str) -> str:
     return message.replace(value, "***") if len(value) >= 3 else message
 
 
+_chart_cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
+_chart_cache_lock = threading.Lock()
+_CHART_CACHE_SIZE = 256
+
+
+def chart_stamp(chart: Path) -> tuple[Any, ...]:
+    """What a chart's content is known by: an archive's path, size and modification time; a folder's, every file's
+    (a plan of many releases of one chart loads it once, and an edited chart is loaded again)."""
+    path = Path(chart).resolve()
+    if not path.is_dir():
+        try:
+            st = path.stat()
+        except OSError:
+            return (str(path), None)
+        return (str(path), st.st_size, st.st_mtime_ns)
+    files = []
+    for f in sorted(path.rglob("*")):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        if f.is_file():
+            files.append((str(f.relative_to(path)), st.st_size, st.st_mtime_ns))
+    return (str(path), tuple(files))
+
+
+def cached_by_chart(what: str, chart: Path, load: Callable[[], T]) -> T:
+    """``load()`` once per chart content (:func:`chart_stamp`); callers get their own copy. Failures are not
+    cached."""
+    import copy
+
+    key = (what, chart_stamp(chart))
+    with _chart_cache_lock:
+        if key in _chart_cache:
+            return copy.deepcopy(_chart_cache[key])  # type: ignore[no-any-return]
+    value = load()
+    with _chart_cache_lock:
+        if len(_chart_cache) >= _CHART_CACHE_SIZE:
+            _chart_cache.clear()
+        _chart_cache[key] = value
+    return copy.deepcopy(value)
+
+
 def _chart_attr(chart_dir: Path, attr: str) -> dict[str, Any]:
     helm = _helm()
-    try:
-        with helm.Chart.load(chart_dir) as chart:
-            data: dict[str, Any] = getattr(chart, attr)
-            return data
-    except helm.HelmError as e:
-        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+    def load() -> dict[str, Any]:
+        try:
+            with helm.Chart.load(chart_dir) as chart:
+                data: dict[str, Any] = getattr(chart, attr)
+                return data
+        except helm.HelmError as e:
+            raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+    return cached_by_chart(attr, chart_dir, load)
 
 
 def load_chart_metadata(chart_dir: Path) -> dict[str, Any]:
@@ -144,13 +191,17 @@ def chart_value_keys(chart_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | 
     """(the chart's defaults with its subcharts' coalesced in, its values.schema.json or None): what keys a
     user may set. One chart load."""
     helm = _helm()
-    try:
-        with helm.Chart.load(chart_dir) as chart:
-            schema = chart.schema
-            merged: dict[str, Any] = chart.merge_values({})
-            return merged, schema if isinstance(schema, dict) else None
-    except helm.HelmError as e:
-        raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+    def load() -> tuple[dict[str, Any], dict[str, Any] | None]:
+        try:
+            with helm.Chart.load(chart_dir) as chart:
+                schema = chart.schema
+                merged: dict[str, Any] = chart.merge_values({})
+                return merged, schema if isinstance(schema, dict) else None
+        except helm.HelmError as e:
+            raise ConfigError(f"chart {chart_dir} cannot be loaded: {_first_line(e)}") from e
+
+    return cached_by_chart("value keys", chart_dir, load)
 
 
 def chart_defaults(chart_dir: Path) -> dict[str, Any]:
@@ -404,6 +455,26 @@ class HelmClient:
             entries = self._read(lambda: self._config(ns).list(all_states=True, all_namespaces=all_namespaces))
         return [_info(x, ns) for x in entries]
 
+    def get_all(self, release: str, *, namespace: str | None = None) -> tuple[ReleaseInfo, dict[str, Any]] | None:
+        """``helm get all``: the newest revision (summary with manifest and description) and its user-supplied
+        values in one read; None when the release does not exist. The same revision ``status`` and
+        ``get_values`` return, read once."""
+        ns = namespace or self.namespace
+        helm = _helm()
+        try:
+            with self._action("get all", release, ns):
+                data = self._read(lambda: self._config(ns).get_all(release))
+        except ReleaseNotFound:
+            return None
+        except HelmOperationError as e:
+            if isinstance(e.__cause__, helm.HelmError) and "not found" in str(e.__cause__).lower():
+                return None
+            raise
+        summary = dict(data.get("summary") or {})
+        # the summary is status's (same ``updated`` as status and history); the description is in ``info``
+        summary.setdefault("description", (data.get("info") or {}).get("description") or "")
+        return _info(summary, ns), dict(data.get("config") or {})
+
     def get_values(self, release: str, *, namespace: str | None = None, revision: int | None = None,
                    all_values: bool = False) -> dict[str, Any]:
         ns = namespace or self.namespace
@@ -426,12 +497,20 @@ class HelmClient:
                         create_namespace: bool = True, description: str | None = None,
                         dry_run: str | None = None, chart_version: str | None = None,
                         repo_url: str | None = None, cancel: Any = None,
-                        exists: bool | None = None) -> ReleaseInfo:
+                        exists: bool | None = None, client_validation: bool = True) -> ReleaseInfo:
         """``helm upgrade --install``: install when absent, upgrade otherwise (never both). ``exists``: the caller
-        read the release already (its plan), so Helm's history is not read again to choose."""
+        read the release already (its plan), so Helm's history is not read again to choose.
+
+        ``client_validation=False`` (server-side dry runs only): Helm's ``disable_openapi_validation``. Helm's
+        client then skips kubectl's field-validation probe (an OpenAPI v3 download and parse per group-version
+        and per namespace handle, most of a dry run's cost); the caller must know the API server validates the
+        fields itself (:meth:`KubeClient.validates_fields`), where the probe finds exactly that and Helm validates
+        nothing on the client either way."""
         ns = namespace or self.namespace
         if wait is not None and wait not in WAIT_MODES:
             raise ConfigError(f"unknown wait mode {wait!r}; use one of {', '.join(WAIT_MODES)}")
+        if not client_validation and dry_run != "server":
+            raise ConfigError("client-side validation can only be skipped for a server-side dry run")
         if exists is None:
             exists = bool(self.history(release, namespace=ns))
         action = "upgrade" if exists else "install"
@@ -442,6 +521,9 @@ class HelmClient:
         chart = str(chart_dir)
         with self._action(action, release, ns):
             cfg = self._config(ns)
+            if not client_validation:
+                return _info(_dry_run_without_openapi(cfg, chart, release, dict(values), exists=exists,
+                                                      common=common, create_namespace=create_namespace), ns)
             if exists:
                 data = cfg.upgrade(chart, release, dict(values), max_history=20, **common)
             else:
@@ -468,6 +550,30 @@ class HelmClient:
         with self._action("uninstall", release, ns):
             self._config(ns).uninstall(release, ignore_not_found=True, wait=wait, timeout=timeout)
         return True
+
+
+def _dry_run_without_openapi(cfg: Any, chart: str, release: str, values: dict[str, Any], *, exists: bool,
+                             common: Mapping[str, Any], create_namespace: bool) -> dict[str, Any]:
+    """A server-side dry run with Helm's ``disable_openapi_validation``: an option of Helm's install/upgrade
+    actions that the Python wrapper does not expose, so it is passed to the native call here (and only here),
+    with the same options the wrapper would pass."""
+    from helm_python import _native
+
+    keys = {"namespace": "namespace", "timeout": "timeout_seconds", "wait": "wait", "dry_run": "dry_run",
+            "description": "description", "chart_repo_url": "chart_repo_url", "chart_version": "chart_version",
+            "plain_http": "plain_http"}
+    opts: dict[str, Any] = {keys[k]: v for k, v in common.items() if k in keys and v not in (None, False)}
+    opts["disable_openapi_validation"] = True
+    if exists:
+        opts["max_history"] = 20
+    elif create_namespace:
+        opts["create_namespace"] = True
+    handle, ref = cfg._chart_args(chart)
+    payload = _native.call_string("helm_upgrade" if exists else "helm_install", cfg._raw(),
+                                  cfg._context_arg(None), handle, ref, release, json.dumps(values),
+                                  json.dumps(opts))
+    data: dict[str, Any] = json.loads(payload)
+    return data
 
 
 def new_cancel_token() -> Any:
@@ -607,15 +713,19 @@ def chart_crd_kinds(chart: Path) -> list[tuple[str, str]]:
     import yaml
 
     helm = _helm()
-    try:
-        with helm.Chart.load(chart) as loaded:
-            files = loaded.crds
-    except helm.HelmError as e:
-        raise ConfigError(f"chart {chart} cannot be loaded: {_first_line(e)}") from e
-    kinds: list[tuple[str, str]] = []
-    for f in files:
-        for doc in yaml.safe_load_all(str(f.get("data") or "")):
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                spec = doc.get("spec") or {}
-                kinds.append((str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))))
-    return kinds
+
+    def load() -> list[tuple[str, str]]:
+        try:
+            with helm.Chart.load(chart) as loaded:
+                files = loaded.crds
+        except helm.HelmError as e:
+            raise ConfigError(f"chart {chart} cannot be loaded: {_first_line(e)}") from e
+        kinds: list[tuple[str, str]] = []
+        for f in files:
+            for doc in yaml.safe_load_all(str(f.get("data") or "")):
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                    spec = doc.get("spec") or {}
+                    kinds.append((str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))))
+        return kinds
+
+    return cached_by_chart("crd kinds", chart, load)

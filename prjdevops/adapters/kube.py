@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import random
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,6 +230,10 @@ class KubeClient:
         self._api: Any = None
         # hears each retry of a request ("what failed, attempt n of m, next try in s"): a wait is never silent
         self.on_retry: Callable[[str], None] | None = None
+        # group-version -> {kind: the server validates its fields itself}, read once per client (one run)
+        self._field_validation: dict[str, dict[str, bool]] = {}
+        self._openapi_index: dict[str, str] | None = None
+        self._openapi_lock = threading.Lock()
 
     @property
     def api_client(self) -> Any:
@@ -435,6 +440,60 @@ class KubeClient:
         info = self.call("read server version", client.VersionApi(self.api_client).get_code)
         return dict(info.to_dict())
 
+    def get_json(self, what: str, path: str) -> Any:
+        """A raw GET of an API path (e.g. ``/openapi/v3``) as JSON, retried like every read."""
+        from kubernetes.client.exceptions import ApiException
+
+        api = self.api_client
+
+        def get_path(_request_timeout: float) -> Any:  # the name makes the call a retried read
+            req = api.param_serialize(method="GET", resource_path=path,
+                                      header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+            resp = api.call_api(*req, _request_timeout=_request_timeout)
+            resp.read()
+            if not 200 <= int(resp.status) < 300:
+                raise ApiException(status=int(resp.status), reason=str(resp.reason), body=resp.data)
+            return resp
+
+        response = self.call(what, get_path)
+        try:
+            return json.loads(response.data)
+        except ValueError as e:
+            raise ClusterError(f"{what}: the API server's answer is not JSON ({e})") from e
+
+    def validates_fields(self, kinds: Iterable[tuple[str, str, str]]) -> bool:
+        """Whether the API server validates the fields of every ``(group, version, kind)`` itself: in its OpenAPI
+        v3 document of the group-version, every PATCH operation of the kind takes the ``fieldValidation`` query
+        parameter. That is the check kubectl's query-parameter verifier makes before Helm installs or upgrades
+        (``Build`` with validation): where it holds, Helm's client validates nothing and leaves it to the server.
+        Each document is read once per client (one run) and only the answer is kept. Any doubt (no document, no
+        PATCH operation for the kind, an error) is False."""
+        for group, version, kind in sorted(set(kinds)):
+            gv = f"apis/{group}/{version}" if group else f"api/{version}"
+            if not self._kinds_validated(gv).get(kind, False):
+                return False
+        return True
+
+    def _kinds_validated(self, gv: str) -> dict[str, bool]:
+        with self._openapi_lock:
+            known = self._field_validation.get(gv)
+            if known is not None:
+                return known
+            try:
+                if self._openapi_index is None:
+                    index = self.get_json("read the OpenAPI v3 index", "/openapi/v3")
+                    paths = index.get("paths") if isinstance(index, dict) else None
+                    self._openapi_index = {str(k): str((v or {}).get("serverRelativeURL") or "")
+                                           for k, v in (paths or {}).items() if isinstance(v, dict)}
+                url = self._openapi_index.get(gv)
+                doc = self.get_json(f"read the OpenAPI v3 document of {gv}", url) if url else None
+            except (ClusterError, ConfigError):
+                doc = None  # not known: every release of this group-version gets Helm's own client checks
+            group, _, version = gv.removeprefix("apis/").removeprefix("api/").rpartition("/")
+            known = patch_field_validation(doc, group, version)
+            self._field_validation[gv] = known
+            return known
+
     def pods(self, namespace: str, selector: str | None = None) -> list[Any]:
         result = self.call(f"list pods in {namespace}", self.core().list_namespaced_pod, namespace,
                            label_selector=selector or "")
@@ -485,6 +544,35 @@ class KubeClient:
         body = {"preconditions": {"resourceVersion": resource_version}}
         self.get_or_none(f"delete lease {namespace}/{name}", self.coordination().delete_namespaced_lease, name,
                          namespace, body=body)
+
+
+def patch_field_validation(doc: Any, group: str, version: str) -> dict[str, bool]:
+    """For each kind of the group-version whose PATCH operations an OpenAPI v3 document lists: whether every one
+    of them takes the ``fieldValidation`` query parameter (inline or as a ``$ref`` to components.parameters),
+    as kubectl's ``supportsQueryParamV3`` looks for it (pure)."""
+    if not isinstance(doc, dict):
+        return {}
+    shared = (doc.get("components") or {}).get("parameters") or {}
+    out: dict[str, bool] = {}
+    for item in (doc.get("paths") or {}).values():
+        op = item.get("patch") if isinstance(item, dict) else None
+        if not isinstance(op, dict):
+            continue
+        ext = op.get("x-kubernetes-group-version-kind")
+        for gvk in ext if isinstance(ext, list) else [ext]:
+            if not isinstance(gvk, dict) or gvk.get("group", "") != group or gvk.get("version") != version:
+                continue
+            has = False
+            for param in op.get("parameters") or []:
+                ref = param.get("$ref") if isinstance(param, dict) else None
+                if isinstance(ref, str) and ref.startswith("#/components/parameters/"):
+                    param = shared.get(ref.rsplit("/", 1)[-1])
+                if isinstance(param, dict) and param.get("name") == "fieldValidation" and param.get("in") == "query":
+                    has = True
+                    break
+            kind = str(gvk.get("kind", ""))
+            out[kind] = out.get(kind, True) and has
+    return out
 
 
 def _tries(e: BaseException) -> str:

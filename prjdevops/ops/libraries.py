@@ -196,9 +196,9 @@ class Plan:
 
 def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None,
          concurrency: int = 4, allow_unknown: bool = False) -> Plan:
-    """Pull and prepare every selected release, read Helm's state of each, then plan each against Helm's
-    server-side dry run (in parallel). A release whose needs this same run installs is rendered offline and
-    marked not validated: its CRDs are not served yet."""
+    """Pull and prepare every selected release, read Helm's state of all (one list, then one read of each
+    installed one), then plan each against Helm's server-side dry run (in parallel). A release whose needs this
+    same run installs is rendered offline and marked not validated: its CRDs are not served yet."""
     cache = cache_dir or default_cache_dir()
     env = target.env
 
@@ -214,9 +214,9 @@ def plan(target: Target, selection: dagmod.Dag, *, cache_dir: Path | None = None
                 errors.append(str(e))
         if errors:
             raise DeployError("; ".join(errors))
-        reads = {name: pool.submit(planmod.read_live, target, preps[name].release.name,
-                                   preps[name].release.namespace) for name in selection.order}
-        live = {name: fut.result() for name, fut in reads.items()}
+        found = planmod.read_all_live(target, [(preps[n].release.name, preps[n].release.namespace)
+                                               for n in selection.order])
+        live = {name: found[(preps[name].release.name, preps[name].release.namespace)] for name in selection.order}
         reasons = offline_reasons({n: r.info is None for n, r in live.items()},
                                   {r.name: r.needs for r in library_releases(env)})
         planned = {name: pool.submit(planmod.plan_release, target, preps[name], live=live[name],

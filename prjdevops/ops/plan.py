@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prjdevops.adapters.helm import ReleaseInfo, load_chart_metadata, render
+from prjdevops.adapters.helm import ReleaseInfo, cached_by_chart, load_chart_metadata, render
 from prjdevops.errors import ClusterUnreachable, DeployError, HelmOperationError
 from prjdevops.manifests import ObjectDiff, diff_objects, parse_manifest
 from prjdevops.values import Redactor
@@ -146,7 +146,12 @@ _POLICY = re.compile(r"^\s*[\"']?helm\.sh/hook-delete-policy[\"']?\s*:\s*[\"']?(
 
 def chart_hooks(chart: Path) -> list[Hook]:
     """The hooks a chart's templates declare, read from its sources (a folder or a ``.tgz``) without rendering:
-    the server-side dry run does not return hooks, and a second render only to name them would cost a render."""
+    the server-side dry run does not return hooks, and a second render only to name them would cost a render.
+    Read once per chart content (many releases of one chart in a plan)."""
+    return cached_by_chart("hooks", chart, lambda: _chart_hooks(chart))
+
+
+def _chart_hooks(chart: Path) -> list[Hook]:
     texts: list[tuple[str, str]] = []
     if chart.is_dir():
         for p in sorted(chart.rglob("*")):
@@ -266,21 +271,47 @@ class LiveRead:
                          i.description)
 
 
+def _unreachable(e: DeployError) -> str:
+    """Why no cluster answered, or "" when the error is something else."""
+    if isinstance(e, ClusterUnreachable):
+        return e.message
+    if isinstance(e, HelmOperationError) and ("unreachable" in e.detail.lower()
+                                              or "connection refused" in e.detail.lower()):
+        return e.detail
+    return ""
+
+
 def read_live(target: Any, name: str, namespace: str, *, with_history: bool = False) -> LiveRead:
-    """Helm's stored state of the release: 2 reads (status with manifest, user values), 3 with the history."""
+    """Helm's stored state of the release: 1 read (``helm get all``: the newest revision with its manifest,
+    description and user values), 2 with the history."""
     try:
-        info = target.helm.status(name, namespace=namespace)
-    except ClusterUnreachable as e:
-        return LiveRead(None, {}, (), e.message)
-    except HelmOperationError as e:
-        if "unreachable" in e.detail.lower() or "connection refused" in e.detail.lower():
-            return LiveRead(None, {}, (), e.detail)
+        found = target.helm.get_all(name, namespace=namespace)
+    except DeployError as e:
+        why = _unreachable(e)
+        if why:
+            return LiveRead(None, {}, (), why)
         raise
-    if info is None:
+    if found is None:
         return LiveRead(None, {})
-    values = target.helm.get_values(name, namespace=namespace)
+    info, values = found
     history = tuple(target.helm.history(name, namespace=namespace)) if with_history else ()
     return LiveRead(info, values, history)
+
+
+def read_all_live(target: Any, releases: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LiveRead]:
+    """Helm's stored state of many releases ``(name, namespace)``: one list of every release in every namespace
+    (newest revisions, any state), then one ``get all`` for each release that exists. Where the list is refused
+    (no right to list Secrets in every namespace) each release is read on its own."""
+    wanted = list(dict.fromkeys(releases))
+    try:
+        listed = {(i.name, i.namespace) for i in target.helm.list(all_namespaces=True)}
+    except DeployError as e:
+        why = _unreachable(e)
+        if why:
+            return {key: LiveRead(None, {}, (), why) for key in wanted}
+        listed = None
+    return {key: read_live(target, *key) if listed is None or key in listed else LiveRead(None, {})
+            for key in wanted}
 
 
 def plan_release(target: Any, prep: Any, *, offline_reason: str = "", with_history: bool = False,
@@ -304,11 +335,10 @@ def plan_release(target: Any, prep: Any, *, offline_reason: str = "", with_histo
     if state is not None and state.status in PENDING and not reason:
         reason = f"not validated: revision {state.revision} is {state.status} (Helm refuses a dry run until it is " \
                  "rolled back)"
+    parsed: list[dict[str, Any]] | None = None
     if not reason:
         try:
-            info = target.helm.upgrade_install(rel.chart, rel.name, prep.values.values, namespace=rel.namespace,
-                                               wait=None, timeout=rel.timeout, dry_run="server",
-                                               exists=state is not None)
+            info, parsed = server_dry_run(target, prep, exists=state is not None)
             desired_text, chart_to = info.manifest, f"{info.chart}@{info.chart_version}"
             hooks = chart_hooks(chart)
         except DeployError as err:
@@ -325,7 +355,8 @@ def plan_release(target: Any, prep: Any, *, offline_reason: str = "", with_histo
                 validation = f"{validation}; offline render failed: {redactor.text(str(err))}"
         meta = load_chart_metadata(chart)
         chart_to = f"{meta.get('name')}@{meta.get('version')}"
-    objects, rendered_hooks = split_hooks(parse_manifest(desired_text, rel.namespace))
+    objects, rendered_hooks = split_hooks(parsed if parsed is not None and not reason
+                                          else parse_manifest(desired_text, rel.namespace))
     hooks = hooks or rendered_hooks
     diffs = diff_objects(parse_manifest(state.manifest, rel.namespace) if state else [], objects, redactor)
     values_changed = state is not None and dict(state.values) != prep.values.values
@@ -335,6 +366,43 @@ def plan_release(target: Any, prep: Any, *, offline_reason: str = "", with_histo
         hooks=tuple(hooks), diffs=tuple(diffs), values_changed=values_changed, action=action,
         validation=validation, digest=inputs_digest(chart_to, rel.namespace, prep.values.values, prep.redactor),
         history=live.history, desired_manifest=desired_text, live_info=live.info)
+
+
+def kinds_of(objects: Iterable[Mapping[str, Any]]) -> set[tuple[str, str, str]]:
+    """``(group, version, kind)`` of each object (pure)."""
+    out = set()
+    for obj in objects:
+        group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+        out.add((group, version, str(obj.get("kind", ""))))
+    return out
+
+
+def server_dry_run(target: Any, prep: Any, *, exists: bool) -> tuple[ReleaseInfo, list[dict[str, Any]]]:
+    """Helm's ``upgrade --install --dry-run=server`` of the release, and its objects as Helm splits them.
+
+    Helm's client runs kubectl's field-validation probe before building the objects: an OpenAPI v3 download and
+    parse per group-version, per namespace handle (most of a dry run's cost), whose only outcome, where the API
+    server validates fields itself, is that the client validates nothing. So the dry run is first made without
+    it (``disable_openapi_validation``), and its result is kept only when the API server is known (read once
+    per run, :meth:`KubeClient.validates_fields`) to validate every kind of the manifest itself; otherwise, or
+    when that dry run fails, Helm's own dry run with its client-side checks is the answer."""
+    rel = prep.release
+
+    def dry_run(client_validation: bool) -> ReleaseInfo:
+        info: ReleaseInfo = target.helm.upgrade_install(
+            rel.chart, rel.name, prep.values.values, namespace=rel.namespace, wait=None, timeout=rel.timeout,
+            dry_run="server", exists=exists, client_validation=client_validation)
+        return info
+
+    try:
+        info = dry_run(False)
+        objects = parse_manifest(info.manifest, rel.namespace)
+        if target.kube.validates_fields(kinds_of(objects)):
+            return info, objects
+    except DeployError:
+        pass  # Helm's own dry run below gives Helm's own verdict and message
+    info = dry_run(True)
+    return info, parse_manifest(info.manifest, rel.namespace)
 
 
 # --- rollback targets (pure) and the health record of the tool's own deploys --------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from prjdevops.adapters.helm import ReleaseInfo
+from prjdevops.adapters.helm import ReleaseInfo, cached_by_chart
+from prjdevops.adapters.kube import patch_field_validation
 from prjdevops.ops.plan import (
     INSTALL,
     UNCHANGED,
@@ -17,6 +18,7 @@ from prjdevops.ops.plan import (
     LiveState,
     chart_hooks,
     decide,
+    kinds_of,
     load_verdicts,
     record_verdict,
     rollback_target,
@@ -166,3 +168,76 @@ def test_offline_reasons(installing: dict[str, bool], needs: dict[str, list[str]
     from prjdevops.ops.libraries import offline_reasons
 
     assert offline_reasons(installing, needs) == want
+
+
+# --- whether the API server validates fields itself (kubectl's query-parameter check, on an OpenAPI v3 doc) --------
+
+
+def _patch(group: str, version: str, kind: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"patch": {"parameters": params,
+                      "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": kind}}}
+
+
+FIELD_VALIDATION = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}
+DRY_RUN = {"name": "dryRun", "in": "query", "schema": {"type": "string"}}
+
+
+def test_patch_field_validation_reads_inline_and_shared_parameters() -> None:
+    doc = {"paths": {
+        "/apis/apps/v1/namespaces/{namespace}/deployments/{name}": _patch("apps", "v1", "Deployment",
+                                                                          [DRY_RUN, FIELD_VALIDATION]),
+        "/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}": _patch(
+            "apps", "v1", "StatefulSet", [{"$ref": "#/components/parameters/fieldValidation-abc"}]),
+        "/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}": _patch("apps", "v1", "DaemonSet", [DRY_RUN]),
+        # a PATCH of another group-version's kind (the Scale subresource) says nothing about this one's
+        "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale": _patch("autoscaling", "v1", "Scale",
+                                                                                [FIELD_VALIDATION]),
+        "/apis/apps/v1/namespaces/{namespace}/deployments": {"get": {}},
+    }, "components": {"parameters": {"fieldValidation-abc": FIELD_VALIDATION}}}
+    assert patch_field_validation(doc, "apps", "v1") == {"Deployment": True, "StatefulSet": True,
+                                                          "DaemonSet": False}
+
+
+def test_a_kind_validates_fields_only_when_every_patch_of_it_does() -> None:
+    doc = {"paths": {"/api/v1/namespaces/{namespace}/pods/{name}": _patch("", "v1", "Pod", [FIELD_VALIDATION]),
+                     "/api/v1/namespaces/{namespace}/pods/{name}/status": _patch("", "v1", "Pod", [DRY_RUN]),
+                     "/api/v1/namespaces/{namespace}/configmaps/{name}": _patch("", "v1", "ConfigMap",
+                                                                                [{"name": "fieldValidation",
+                                                                                  "in": "header"}])}}
+    assert patch_field_validation(doc, "", "v1") == {"Pod": False, "ConfigMap": False}
+    assert patch_field_validation(None, "", "v1") == {}
+    assert patch_field_validation({"paths": {}}, "", "v1") == {}
+
+
+def test_kinds_of_objects() -> None:
+    objs = [{"apiVersion": "apps/v1", "kind": "Deployment"}, {"apiVersion": "v1", "kind": "Service"},
+            {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress"}, {"apiVersion": "v1", "kind": "Service"}]
+    assert kinds_of(objs) == {("apps", "v1", "Deployment"), ("", "v1", "Service"),
+                              ("networking.k8s.io", "v1", "Ingress")}
+
+
+def test_a_chart_is_read_once_per_content(tmp_path: Path) -> None:
+    """Many releases of one chart in a plan read it once; an edited chart is read again; callers get copies."""
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("name: c\nversion: 1.0.0\n")
+    loads: list[int] = []
+
+    def load() -> dict[str, Any]:
+        loads.append(1)
+        return {"defaults": {"replicaCount": 1}}
+
+    first = cached_by_chart("test", chart, load)
+    first["defaults"]["replicaCount"] = 5  # a caller's change stays its own
+    assert cached_by_chart("test", chart, load) == {"defaults": {"replicaCount": 1}}
+    assert len(loads) == 1
+    (chart / "templates" / "new.yaml").write_text("kind: ConfigMap\n")
+    cached_by_chart("test", chart, load)
+    assert len(loads) == 2
+    archive = tmp_path / "c-1.0.0.tgz"
+    archive.write_bytes(b"one")
+    cached_by_chart("test", archive, load)
+    cached_by_chart("test", archive, load)
+    archive.write_bytes(b"other content")
+    cached_by_chart("test", archive, load)
+    assert len(loads) == 4
