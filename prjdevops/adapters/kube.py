@@ -350,6 +350,16 @@ class KubeClient:
         info = self.call("read server version", client.VersionApi(self.api_client).get_code)
         return dict(info.to_dict())
 
+    def validates_fields(self) -> bool:
+        """Whether the API server validates every object's fields itself (``fieldValidation``, GA in 1.27): then a
+        client's own OpenAPI check only asks it whether it does (see ``adapters/helm.py``)."""
+        info = self.version()
+        try:
+            major, minor = int(str(info.get("major", "0")).rstrip("+")), int(str(info.get("minor", "0")).rstrip("+"))
+        except ValueError:
+            return False
+        return (major, minor) >= (1, 27)
+
     def pods(self, namespace: str, selector: str | None = None) -> list[Any]:
         result = self.call(f"list pods in {namespace}", self.core().list_namespaced_pod, namespace,
                            label_selector=selector or "")
