@@ -99,6 +99,8 @@ def main() -> int:
 
 def run(args: argparse.Namespace, work: Path, kubeconfig: Path, url: str, faults: bool, rss_start: float) -> int:
     ratio = args.ratio if faults else 0.0
+    # kube-controller-manager and kwok roll three replicas in tens of seconds on a loaded machine, the sandbox in one
+    wait = 8 if faults else 60
     envs = work / "environments"
     envs.mkdir()
     chart = REPO / "helm" / "applications" / "plate-web"
@@ -106,11 +108,11 @@ def run(args: argparse.Namespace, work: Path, kubeconfig: Path, url: str, faults
         "name": "soak", "cluster": {"kubeconfig": str(kubeconfig), "context": "sandbox",
                                     "api_server": url},
         "guards": {"confirm": True, "context_pattern": "^sandbox$", "check_api_server": True,
-                   "forbid_latest_tag": True, "lock": True, "health_timeout": 8, "rollback_timeout": 8},
+                   "forbid_latest_tag": True, "lock": True, "health_timeout": wait, "rollback_timeout": wait},
         "backup": {"enabled": True, "dir": str(work / "backups"), "keep": 100_000},
         "namespaces": ["plate-web"],
         "releases": [{"name": "plate-web", "chart": str(chart), "namespace": "plate-web",
-                      "values": ["values-prod.yaml"], "timeout": 8}]}))
+                      "values": ["values-prod.yaml"], "timeout": wait}]}))
     env = load_environment("soak", envs)
     rel = env.release("plate-web")
     yes = production.Interaction(yes=True)
