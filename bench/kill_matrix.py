@@ -1,18 +1,20 @@
 """kill -9 matrix: SIGKILL a production deploy at N points and recover each with one documented command.
 
-Run: ``.venv/bin/python bench/kill_matrix.py [--points 30] [--cluster sandbox|real]``. The sandbox runs in its own
-process (``--cluster real``: the real control plane of ``controlplane/``, etcd + kube-apiserver + controllers +
-kwok, already built); the tool is the real CLI (``invoke prod.deploy --env kprod --yes``) on a production-like
-environment (every guard, backups, the deploy Lease). A first deploy measures how long a deploy of a changed image
-tag takes from the moment the CLI has loaded its tasks; then, for each point i of N, a deploy is started and killed
-with SIGKILL at i/N of that length (the phases it lands in: guards and Lease, plan, backup, Helm upgrade, health
-wait — and, for every third point, a deploy whose pods never get ready, so the kill lands in the health wait or the
-automatic rollback: on the sandbox its ``never_ready`` fault; on the real control plane, which has no fault
-injection, a real cause instead: a ``nodeSelector`` no node matches, so kube-scheduler leaves the new pods Pending).
-After each kill the documented recovery runs: ``invoke prod.deploy --env kprod --yes`` again, with ``--recover``
-when the release was left ``pending-*`` (docs/troubleshooting.md). The matrix prints, per point: where the kill
-landed (release state and Lease holder right after it), the recovery command and its exit code, the release's final
-state and health, and that every backup on disk verifies against its checksums. Exit 1 if any point did not recover.
+Run: ``.venv/bin/python bench/kill_matrix.py [--points 30] [--cluster sandbox|real] [--signal kill|int]``. The
+sandbox runs in its own process (``--cluster real``: the real control plane of ``controlplane/``, etcd +
+kube-apiserver + controllers + kwok, already built); the tool is the real CLI (``invoke prod.deploy --env kprod
+--yes``) on a production-like environment (every guard, backups, the deploy Lease). A first deploy measures how long
+a deploy of a changed image tag takes from the moment the CLI has loaded its tasks; then, for each point i of N, a
+deploy is started and killed with SIGKILL at i/N of that length (the phases it lands in: guards and Lease, plan,
+backup, Helm upgrade, health wait — and, for every third point, a deploy whose pods never get ready, so the kill
+lands in the health wait or the automatic rollback: on the sandbox its ``never_ready`` fault; on the real control
+plane, which has no fault injection, a real cause instead: a ``nodeSelector`` no node matches, so kube-scheduler
+leaves the new pods Pending). After each kill the documented recovery runs: ``invoke prod.deploy --env kprod --yes``
+again, with ``--recover`` when the release was left ``pending-*`` (docs/troubleshooting.md). The matrix prints, per
+point: where the kill landed (release state and Lease holder right after it), the recovery command and its exit
+code, the release's final state and health, and that every backup on disk verifies against its checksums. Exit 1 if
+any point did not recover. ``--signal int``: SIGINT (Ctrl-C) at the same points instead: the tool cancels Helm,
+records the revision and frees the Lease itself; the same recovery follows.
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=30)
     ap.add_argument("--cluster", choices=("sandbox", "real"), default="sandbox")
+    ap.add_argument("--signal", choices=("kill", "int"), default="kill",
+                    help="SIGKILL (kill -9, the default) or SIGINT (Ctrl-C: the tool cancels Helm and frees the Lease)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kill-matrix-"))
     with backend(args.cluster, work) as be:
@@ -145,7 +149,8 @@ def run(args: argparse.Namespace, work: Path, be: Backend) -> int:
     t0 = tasks_loaded(timing)
     timing.wait(timeout=300)
     length = time.monotonic() - t0
-    print(f"a deploy takes {length:.1f}s after the CLI loaded its tasks; {args.points} SIGKILL points over it")
+    sig = signal.SIGKILL if args.signal == "kill" else signal.SIGINT
+    print(f"a deploy takes {length:.1f}s after the CLI loaded its tasks; {args.points} {sig.name} points over it")
     target = release.connect(load_environment("kprod", env_dir))
     rows = []
     failures = 0
@@ -165,8 +170,9 @@ def run(args: argparse.Namespace, work: Path, be: Backend) -> int:
         at = length * (i + 0.5) / args.points * (2.0 if never_ready else 1.0)
         time.sleep(at)
         killed = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
+        proc.send_signal(sig)
+        proc.wait(timeout=300)  # a Ctrl-C'd deploy cancels Helm and waits for it to record the revision
+        stop_exit = "" if sig == signal.SIGKILL else f", exit {proc.returncode}"
         if never_ready and be.faults:
             fault(url, None)
         live = target.helm.status("plate-web", namespace="plate-web")
@@ -189,7 +195,8 @@ def run(args: argparse.Namespace, work: Path, be: Backend) -> int:
               and tag in final.manifest and lease_after is None)
         failures += not ok
         rows.append([i + 1, f"{at:.1f}s" + (" (never ready)" if never_ready else ""),
-                     "yes" if killed else "after it ended", state, "held (dead holder)" if held else "free",
+                     ("yes" if killed else "after it ended") + stop_exit, state,
+                     "held (dead holder)" if held else "free",
                      " ".join(recovery[3:]) or "rerun", out.returncode, f"{seconds:.1f}s",
                      f"{final.status if final else 'none'} r{final.revision if final else 0}",
                      "healthy" if healthy else "NOT healthy", len(recs), "free" if lease_after is None else "HELD",
@@ -202,7 +209,8 @@ def run(args: argparse.Namespace, work: Path, be: Backend) -> int:
     for r in rows:
         print(" | ".join(str(c) for c in r))
     recovered = args.points - failures
-    print(f"\n{recovered}/{args.points} killed deploys recovered with one command; every backup on disk verifies "
+    print(f"\n{recovered}/{args.points} deploys stopped by {sig.name} recovered with one command; every backup on "
+          "disk verifies "
           f"({len(backups.listing(target.env, target.env.release('plate-web')))} backups, 0 corrupt)")
     target.close()
     return 0 if failures == 0 else 1
