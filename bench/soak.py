@@ -45,9 +45,11 @@ from prjdevops.errors import DeployError  # noqa: E402
 from prjdevops.ops import production, release  # noqa: E402
 
 
-def rss_mib() -> float:
+def rss_mib(field: str = "VmRSS") -> float:
+    """The tool's resident memory (``RssAnon``: its heaps, Python's and Helm's Go runtime's; ``RssFile``: mapped
+    files, mostly the pages of Helm's native library that have run so far)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace, work: Path, kubeconfig: Path, url: str, faults
             add_fault(url, {"kind": "error", "status": 503, "ratio": ratio})
         started = time.monotonic()
         rss_warm = rss_10 = 0.0
+        split_10 = (0.0, 0.0)
         snap10 = None
         seconds: list[float] = []
         for cycle in range(1, args.cycles + 1):
@@ -148,6 +151,7 @@ def run(args: argparse.Namespace, work: Path, kubeconfig: Path, url: str, faults
             seconds.append(time.monotonic() - cycle_started)
             if cycle == 10:
                 rss_10 = rss_mib()
+                split_10 = rss_mib("RssAnon"), rss_mib("RssFile")
                 snap10 = tracemalloc.take_snapshot() if args.tracemalloc else None
             if cycle == 1:
                 rss_warm = rss_mib()
@@ -187,6 +191,11 @@ def run(args: argparse.Namespace, work: Path, kubeconfig: Path, url: str, faults
     since = "cycle 10" if rss_10 else "cycle 1"
     print(f"RSS (tool)        start {rss_start:.1f} MiB, after cycle 1 {rss_warm:.1f} MiB, after cycle 10 "
           f"{rss_10:.1f} MiB, end {rss_end:.1f} MiB ({growth:+.1f}% since {since}; target < +5%)")
+    if rss_10:
+        anon, files = rss_mib("RssAnon"), rss_mib("RssFile")
+        print(f"  of which        anon (heaps) {split_10[0]:.1f} -> {anon:.1f} MiB "
+              f"({(anon - split_10[0]) / split_10[0] * 100:+.1f}%), file-backed {split_10[1]:.1f} -> "
+              f"{files:.1f} MiB, from cycle 10 to the end")
     for stat in grown:
         print(f"  grew since cycle 10: {stat.size_diff / 1024:+.1f} KiB in {stat.count_diff:+d} blocks at "
               + " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in reversed(stat.traceback)))
