@@ -153,7 +153,11 @@ def listing(env: Environment, release: Release) -> list[BackupRecord]:
 
 
 def prune(env: Environment, release: Release) -> list[Path]:
-    """Keep the newest ``backup.keep`` backups; returns what was removed."""
+    """Keep the newest ``backup.keep`` backups; returns what was removed. Nothing is read while there are no
+    more than ``keep`` (a long-lived environment keeps hundreds: reading each one after every backup adds up)."""
+    d = release_dir(env, release)
+    if not d.is_dir() or sum(1 for p in d.iterdir() if p.is_dir() and NAME.match(p.name)) <= env.backup.keep:
+        return []
     backups = listing(env, release)
     removed = [b.path for b in backups[: max(0, len(backups) - env.backup.keep)]]
     for p in removed:

@@ -461,6 +461,16 @@ class KubeClient:
         except ValueError as e:
             raise ClusterError(f"{what}: the API server's answer is not JSON ({e})") from e
 
+    def validates_writes(self) -> bool:
+        """Whether the API server validates every object's fields itself (``fieldValidation``, GA in 1.27): then a
+        client's own OpenAPI check only asks it whether it does (see ``adapters/helm.py``)."""
+        info = self.version()
+        try:
+            major, minor = int(str(info.get("major", "0")).rstrip("+")), int(str(info.get("minor", "0")).rstrip("+"))
+        except ValueError:
+            return False
+        return (major, minor) >= (1, 27)
+
     def validates_fields(self, kinds: Iterable[tuple[str, str, str]]) -> bool:
         """Whether the API server validates the fields of every ``(group, version, kind)`` itself: in its OpenAPI
         v3 document of the group-version, every PATCH operation of the kind takes the ``fieldValidation`` query

@@ -108,10 +108,12 @@ def recover(target: Target, prep: Prepared, report: Reporter = _quiet, *,
 
 
 def _rollback(target: Target, prep: Prepared, revision: int, *, before: ReleaseInfo | None,
-              report: Reporter) -> ReleaseInfo:
-    """``helm rollback`` to ``revision``; a transient API failure is handled like an upgrade's."""
+              report: Reporter, wanted: ReleaseInfo | None = None) -> ReleaseInfo:
+    """``helm rollback`` to ``revision``; a transient API failure is handled like an upgrade's. ``wanted``: that
+    revision as the caller read it (with its manifest), not read again."""
     rel = prep.release
-    wanted = target.helm.status(rel.name, namespace=rel.namespace, revision=revision)
+    if wanted is None or wanted.revision != revision or not wanted.manifest:
+        wanted = target.helm.status(rel.name, namespace=rel.namespace, revision=revision)
     objects = parse_manifest(wanted.manifest if wanted else "", rel.namespace)
     limit = target.env.guards.rollback_timeout
     result: dict[str, Any] = {}
@@ -302,15 +304,17 @@ def save_evidence(target: Target, prep: Prepared, record: backups.BackupRecord |
     return folder
 
 
-def rollback_verified(target: Target, prep: Prepared, to: ReleaseInfo, report: Reporter = _quiet,
-                      ) -> ReleaseInfo:
-    """Roll back to ``to`` and check the result: deployed, same images and values, workloads healthy."""
+def rollback_verified(target: Target, prep: Prepared, to: ReleaseInfo, report: Reporter = _quiet, *,
+                      current: ReleaseInfo | None = None) -> ReleaseInfo:
+    """Roll back to ``to`` and check the result: deployed, same images and values, workloads healthy.
+    ``current``: the release's newest revision as the caller read it under the deploy Lease with no write since
+    (the manual rollback's history); otherwise it is read here."""
     rel, env = prep.release, target.env
     if not to.manifest:  # a history entry carries no manifest: read the revision itself
         to = target.helm.status(rel.name, namespace=rel.namespace, revision=to.revision) or to
     report(f"rolling back {rel.name} to revision {to.revision}")
-    info = _rollback(target, prep, to.revision, before=target.helm.status(rel.name, namespace=rel.namespace),
-                     report=report)
+    before = current if current is not None else target.helm.status(rel.name, namespace=rel.namespace)
+    info = _rollback(target, prep, to.revision, before=before, report=report, wanted=to)
     objects = parse_manifest(info.manifest, rel.namespace)
     snap: HealthSnapshot = wait_healthy(target.kube, objects, rel.namespace, timeout=env.guards.rollback_timeout,
                                         report=report, label=f"  {rel.name} (rollback): ")
@@ -387,7 +391,8 @@ def _manual_rollback(target: Target, prep: Prepared, g: Guard, *, revision: int 
     runner = HookRunner(env, rel, redact=prep.redactor.text, report=report, log_dir=hook_log_dir(env))
     g.check()
     runner.run(hooks["pre-rollback"], event="pre-rollback", revision=current.revision)
-    info = rollback_verified(target, prep, to, report)
+    # nothing wrote the release since its history was read (the Lease is ours; the backup only read it)
+    info = rollback_verified(target, prep, to, report, current=current if g.holds_lease else None)
     runner.run(hooks["post-rollback"], event="post-rollback", revision=info.revision)
     return info
 

@@ -96,9 +96,11 @@ def connect(env: Environment) -> Target:
     kube = KubeClient(env.cluster)
     if os.environ.get(HELM_PROXY_ENV, "1") == "0":
         return Target(env=env, kube=kube, helm=HelmClient(kubeconfig=kubeconfig_path(env.cluster),
-                                                          context=env.cluster.context))
+                                                          context=env.cluster.context,
+                                                          server_validates=kube.validates_writes))
     proxy = _ProxyForHelm(kube)
-    helm = HelmClient(kubeconfig=kubeconfig_path(env.cluster), context=env.cluster.context, via=proxy.start)
+    helm = HelmClient(kubeconfig=kubeconfig_path(env.cluster), context=env.cluster.context, via=proxy.start,
+                      server_validates=kube.validates_writes)
     target = Target(env=env, kube=kube, helm=helm)
     target.on_close.append(proxy.stop)
     return target
