@@ -14,6 +14,7 @@ scheme, same skip-when-it-runs rule, same temporary-name-then-rename, same ``bui
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -111,12 +112,13 @@ def install_helm_diff(go: str, log: Callable[[str], None]) -> None:
     work = peers_dir() / "helm-diff-src"
     done = subprocess.run([go, "mod", "download", "-json", f"{HELM_DIFF_MODULE}@latest"], capture_output=True,
                           text=True, env=_go_env(), cwd=PEERS_GO_DIR, check=False, timeout=600)
-    if done.returncode != 0:
-        tail = " | ".join(line.strip() for line in (done.stderr + done.stdout).strip().splitlines()[-3:])
-        raise BuildError(f"{HELM_DIFF_MODULE} cannot be fetched from the Go module proxy: {tail}")
-    import json  # local: only this path reads go's JSON
-
-    info = json.loads(done.stdout)
+    try:
+        info = json.loads(done.stdout)
+    except ValueError:
+        info = {"Error": " | ".join(done.stderr.strip().splitlines()[-3:])}
+    if done.returncode != 0 or info.get("Error"):
+        reason = " ".join(str(info.get("Error") or "").split())  # go's message, on one line
+        raise BuildError(f"{HELM_DIFF_MODULE}@latest cannot be fetched from the Go module proxy: {reason}")
     source = Path(info["Dir"])
     shutil.rmtree(work, ignore_errors=True)
     plugin = plugins_dir() / "helm-diff"
