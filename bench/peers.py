@@ -353,25 +353,53 @@ def goals(rows: list[Row]) -> list[str]:
     return lines
 
 
+def print_build_log() -> None:
+    """The cold builds of the peers, as ``python -m controlplane.peers`` logged them."""
+    log = peers.peers_dir() / "build-log.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+    for e in entries:
+        print(f"cold build of {e['binary']}: {e['seconds'] / 60:.1f} min (at {e['at']})", flush=True)
+    if not entries:
+        print("cold builds: none logged (the peers came from PRJDEVOPS_PEERS_DIR or were built elsewhere)")
+
+
+def wait_for_peer(tool: str, seconds: int) -> None:
+    if tool == "tool" or peers.binary(tool) is not None:
+        return
+    deadline = time.monotonic() + seconds
+    print(f"  waiting up to {seconds} s for {tool} to be built", flush=True)
+    while peers.binary(tool) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: {tool} not built: run python -m controlplane.peers")
+        time.sleep(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--backends", default="sandbox,real")
     parser.add_argument("--platforms", default="local8,web8,web30")
+    parser.add_argument("--real-platforms", default="",
+                        help="platforms on the real control plane (default: those of --platforms)")
     parser.add_argument("--tools", default="tool,helm,helmfile")
+    parser.add_argument("--wait-build", type=int, default=0, metavar="SECONDS",
+                        help="a peer not built yet (python -m controlplane.peers running alongside) is waited for "
+                             "this long when its turn comes")
     args = parser.parse_args()
     backends = [b for b in args.backends.split(",") if b]
     platforms = [p for p in args.platforms.split(",") if p]
     tools = [t for t in args.tools.split(",") if t]
+    real_platforms = [p for p in (args.real_platforms or args.platforms).split(",") if p]
     if any(b not in ("sandbox", "real") for b in backends) or any(p not in ("local8", "web8", "web30")
-                                                                  for p in platforms):
+                                                                  for p in [*platforms, *real_platforms]):
         raise SystemExit("error: --backends takes sandbox,real and --platforms local8,web8,web30")
     missing = [n for n in ("helm", "helmfile") if n in tools and peers.binary(n) is None]
-    if missing:
+    if missing and not args.wait_build:
         raise SystemExit(f"error: {', '.join(missing)} not built: run python -m controlplane.peers")
     load = os.getloadavg()
     print(f"peers: {peers.peers_dir()} (helm {peers.HELM_VERSION}, helmfile {peers.HELMFILE_VERSION}, helm-diff "
           f"{'installed' if peers.helm_diff_installed() else 'NOT installed'}); load average at start "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)
+    print_build_log()
     rows: list[Row] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
@@ -383,19 +411,20 @@ def main() -> None:
                 (sources / chart.name).symlink_to(chart)
         build_repository(sources, work / "repo")
         with ChartRepository(work / "repo") as repo:
-            for backend in backends:
-                for platform in platforms:
-                    if backend == "real" and platform == "local8":
-                        print("  real/local8: skipped: its harbor and jenkins stand-ins need PVC binding and "
-                              "LoadBalancer addresses, which kwok does not provide (they never become healthy)",
-                              flush=True)
-                        continue
-                    bench_rows = [Row(backend, platform, s) for s in SCENARIOS]
-                    for tool in tools:
-                        for row, cell in zip(bench_rows, bench_tool(tool, backend, platform, work, repo.url),
-                                             strict=True):
-                            row.cells[tool] = cell
-                    rows.extend(bench_rows)
+            combos = [(b, p) for b in backends for p in (real_platforms if b == "real" else platforms)]
+            if ("real", "local8") in combos:
+                combos.remove(("real", "local8"))
+                print("  real/local8: skipped: its harbor and jenkins stand-ins need PVC binding and LoadBalancer "
+                      "addresses, which kwok does not provide (they never become healthy)", flush=True)
+            table_rows = {c: [Row(c[0], c[1], s) for s in SCENARIOS] for c in combos}
+            # tool by tool (a peer still being built by python -m controlplane.peers is waited for last)
+            for tool in tools:
+                wait_for_peer(tool, args.wait_build)
+                for (backend, platform), bench_rows in table_rows.items():
+                    for row, cell in zip(bench_rows, bench_tool(tool, backend, platform, work, repo.url),
+                                         strict=True):
+                        row.cells[tool] = cell
+            rows = [r for rs in table_rows.values() for r in rs]
     load = os.getloadavg()
     print(f"\nwall {time.monotonic() - started:.0f} s; load average at end {load[0]:.1f} {load[1]:.1f} "
           f"{load[2]:.1f}; figures are seconds / API requests counted at the server\n")
