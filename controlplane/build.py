@@ -65,20 +65,30 @@ class BuildError(RuntimeError):
     """The binaries are missing and could not be built (no Go, or a build failed)."""
 
 
-def cache_key() -> str:
-    """Versions + a digest of every go.mod/go.sum (they pin the whole dependency graph) + the platform."""
+def go_mod_digest(folder: Path) -> str:
+    """A digest of every go.mod/go.sum under ``folder`` (they pin the whole dependency graph)."""
     digest = hashlib.sha256()
-    for path in sorted(GO_DIR.rglob("go.*")):
+    for path in sorted(folder.rglob("go.*")):
         if path.name in ("go.mod", "go.sum"):
-            digest.update(path.relative_to(GO_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def platform_tag() -> str:
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-    return (f"k8s-{KUBERNETES_VERSION}_etcd-{ETCD_VERSION}_kwok-{KWOK_VERSION}_{sys.platform}-{arch}_"
-            f"{digest.hexdigest()[:12]}")
+    return f"{sys.platform}-{arch}"
 
 
-def cache_root() -> Path:
+def cache_key() -> str:
+    """Versions + a digest of every go.mod/go.sum + the platform."""
+    return (f"k8s-{KUBERNETES_VERSION}_etcd-{ETCD_VERSION}_kwok-{KWOK_VERSION}_{platform_tag()}_"
+            f"{go_mod_digest(GO_DIR)}")
+
+
+def cache_root(kind: str = "kube") -> Path:
+    """``${XDG_CACHE_HOME:-~/.cache}/prjdevops/<kind>``: ``kube`` (control plane) or ``peers`` (helm, helmfile)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "prjdevops" / "kube"
+    return Path(base) / "prjdevops" / kind
 
 
 def binary_dir() -> Path:
@@ -87,12 +97,12 @@ def binary_dir() -> Path:
     return Path(given).expanduser() if given else cache_root() / cache_key()
 
 
-def runs(binary: Path) -> bool:
+def runs(binary: Path, version_args: tuple[str, ...] = ("--version",)) -> bool:
     """The binary exists and answers ``--version`` (a truncated or foreign-arch file does not)."""
     if not binary.is_file():
         return False
     try:
-        done = subprocess.run([str(binary), "--version"], capture_output=True, timeout=30, check=False)
+        done = subprocess.run([str(binary), *version_args], capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -112,14 +122,14 @@ def find_go() -> str | None:
     return str(fallback) if fallback.is_file() else None
 
 
-def build_one(target: Target, out_dir: Path, go: str) -> float:
+def build_one(target: Target, out_dir: Path, go: str, niceness: int = 15) -> float:
     """Build ``target`` into ``out_dir``; returns the seconds it took. Raises BuildError with the tail of Go's log."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{target.name}.building-{os.getpid()}"
     ldflags = " ".join(("-s", "-w", *target.ldflags))
     argv = [go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(tmp), target.package]
     if shutil.which("nice"):
-        argv = ["nice", "-n", "15", *argv]  # builds share the machine; tests and people come first
+        argv = ["nice", "-n", str(niceness), *argv]  # builds share the machine; tests and people come first
     env = dict(os.environ, CGO_ENABLED="0")
     env.setdefault("GOFLAGS", "-p=2")
     started = time.monotonic()
@@ -153,10 +163,15 @@ def ensure_built(log: Callable[[str], None] = print) -> Path:
         log(f"build {target.name} ({target.package}) ...")
         seconds = build_one(target, folder, go)
         log(f"built {target.name} in {seconds:.0f} s")
-        with (folder / BUILD_LOG).open("a") as fh:
-            fh.write(json.dumps({"binary": target.name, "seconds": round(seconds, 1), "key": folder.name,
-                                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+        record_build(folder, target.name, seconds)
     return folder
+
+
+def record_build(folder: Path, name: str, seconds: float, **extra: str) -> None:
+    """Append one cold build's time to ``folder/build-log.jsonl`` (bench scripts print it)."""
+    with (folder / BUILD_LOG).open("a") as fh:
+        fh.write(json.dumps({"binary": name, "seconds": round(seconds, 1), "key": folder.name,
+                             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

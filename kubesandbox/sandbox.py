@@ -70,6 +70,8 @@ class Sandbox:
         self._server: Server | None = None
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
+        self._requests: dict[str, int] = {}  # Kubernetes API requests served, by verb (not /sandbox/ control)
+        self._requests_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -118,6 +120,17 @@ class Sandbox:
                     self.store.save()
                 except OSError as e:
                     log.error("cannot save sandbox state: %s", e)
+
+    def count_request(self, method: str) -> None:
+        with self._requests_lock:
+            self._requests[method] = self._requests.get(method, 0) + 1
+
+    def request_counts(self) -> dict[str, int]:
+        """Kubernetes API requests served so far by method, and ``total`` (like kube-apiserver's
+        ``apiserver_request_total``; the ``/sandbox/`` control API is not counted). ``GET /sandbox/requests``."""
+        with self._requests_lock:
+            counts = dict(sorted(self._requests.items()))
+        return {**counts, "total": sum(counts.values())}
 
     def fault_counts(self) -> dict[int, int]:
         """How often each fault ever added fired, by fault id (see :meth:`FaultSet.counts`)."""

@@ -196,6 +196,7 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith("/sandbox/") or path == "/sandbox":
                 self._control(method, path, body)
                 return
+            sb.count_request(method)
             for fault in sb.faults.for_request(method, path):
                 if fault.kind == "latency":
                     time.sleep(fault.seconds)
@@ -262,6 +263,8 @@ class Handler(BaseHTTPRequestHandler):
             elif method != "GET":
                 raise ApiError(405, f"{method} is not supported on /sandbox/controllers")
             return self._send_obj(200, sb.controllers.state())
+        if parts == ["requests"] and method == "GET":
+            return self._send_obj(200, sb.request_counts())
         if parts == ["save"] and method == "POST":
             sb.store.save()
             return self._send_obj(200, {"saved": str(sb.store.state_file) if sb.store.state_file else None})

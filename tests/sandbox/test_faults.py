@@ -157,3 +157,17 @@ def test_image_pull_failure(api_client: Any, sandbox: Sandbox) -> None:
     assert ev and "Failed to pull image" in ev[0].message
     sandbox.faults.clear()
     wait_for(lambda: v1.read_namespaced_pod("pully", "default").status.phase == "Running", what="recovery")
+
+
+def test_request_counter_counts_api_requests_not_the_control_api(sandbox: Sandbox) -> None:
+    before = raw(sandbox.url, "GET", "/sandbox/requests")[2]
+    raw(sandbox.url, "GET", "/api/v1/namespaces")
+    raw(sandbox.url, "POST", "/api/v1/namespaces", '{"apiVersion": "v1", "kind": "Namespace", '
+        '"metadata": {"name": "counted"}}', {"Content-Type": "application/json"})
+    raw(sandbox.url, "GET", "/api/v1/namespaces/nope-not-there")  # a 404 is served too, and counted
+    raw(sandbox.url, "GET", "/sandbox/faults")
+    code, _, after = raw(sandbox.url, "GET", "/sandbox/requests")
+    assert code == 200
+    assert after["total"] - before["total"] == 3
+    assert after["GET"] - before.get("GET", 0) == 2 and after["POST"] - before.get("POST", 0) == 1
+    assert sandbox.request_counts()["total"] == after["total"]
