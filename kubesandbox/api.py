@@ -136,6 +136,14 @@ def _allocated(rt: ResourceType, body: Obj) -> frozenset[tuple[str, ...]]:
     return frozenset(("f:spec", f"f:{k}") for k in _ALLOCATED if k not in (spec or {}))
 
 
+def _sans_managed(obj: Obj | None) -> Obj | None:
+    """A shallow view without managedFields: patches need not copy them (unset in the result means "keep")."""
+    meta = obj.get("metadata") if obj is not None else None
+    if obj is None or not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def _clone(obj: Obj) -> Obj:
     out: Obj = json.loads(json.dumps(obj))
     return out
@@ -599,18 +607,18 @@ class Api:
                         if not dry_run:
                             self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
                         return created, True
-                    merged = apply(copy.deepcopy(old), patch, prev)
+                    merged = apply(copy.deepcopy(_sans_managed(old)), patch, prev)
                 elif ct == "application/json-patch+json":
                     if not isinstance(patch, list):
                         raise ApiError(400, "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
                     merged = json_patch(copy.deepcopy(old), patch)
                 elif ct == "application/merge-patch+json":
-                    merged = merge_patch(old, patch)
+                    merged = merge_patch(_sans_managed(old), patch)
                 elif ct == "application/strategic-merge-patch+json":
                     if rt.group not in _BUILTIN_GROUPS:
                         raise ApiError(415, "strategic merge patch is not supported for custom resources; "
                                             "use a merge patch")
-                    merged = strategic_merge(old, patch)
+                    merged = strategic_merge(_sans_managed(old), patch)
                 else:
                     raise ApiError(415, f"the body of the request was in an unknown format - accepted media "
                                         f"types include: application/json-patch+json, application/merge-"
