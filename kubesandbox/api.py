@@ -20,7 +20,8 @@ from typing import Any
 
 from . import admission, rules, schema, validation
 from .fielderrors import TYPES, FieldError, invalid_status
-from .ownership import Ownership, render
+from .ownership import Conflicts, Op, Ownership, conflict_message, prunable, strip_times
+from .ownership import render as render_path
 from .patch import PatchError, apply, json_patch, merge_patch, strategic_merge
 from .resources import Registry, ResourceType
 from .store import Obj, Store
@@ -118,13 +119,29 @@ def _okey(rt: ResourceType, ns: str, name: str) -> str:
     return f"{rt.group}|{rt.plural}|{ns}|{name}"
 
 
-def _apply_conflict(rt: ResourceType, name: str, taken: list[tuple[str, tuple[str, ...]]]) -> ApiError:
-    n = len(taken)
-    listed = "; ".join(f'conflict with "{m}" using {rt.group_version}: {render(p)}' for m, p in taken)
-    return ApiError(409, f"Apply failed with {n} conflict{'s' if n != 1 else ''}: {listed}", reason="Conflict",
-                    details={"name": name, "group": rt.group, "kind": rt.plural,
-                             "causes": [{"reason": "FieldManagerConflict", "field": render(p),
-                                         "message": f'conflict with "{m}"'} for m, p in taken]})
+def _apply_conflict(rt: ResourceType, name: str, err: Conflicts) -> ApiError:
+    return ApiError(409, conflict_message(err.found), reason="Conflict",
+                    details={"causes": [{"reason": "FieldManagerConflict", "message": f"conflict with {e.label()}",
+                                         "field": render_path(p)} for e, p in err.found]})
+
+
+_ALLOCATED = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy")
+
+
+def _allocated(rt: ResourceType, body: Obj) -> frozenset[tuple[str, ...]]:
+    """Service fields the allocator fills after kube-apiserver has recorded ownership (unless the client set them)."""
+    if rt.kind != "Service" or rt.group:
+        return frozenset()
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    return frozenset(("f:spec", f"f:{k}") for k in _ALLOCATED if k not in (spec or {}))
+
+
+def _sans_managed(obj: Obj | None) -> Obj | None:
+    """A shallow view without managedFields: patches need not copy them (unset in the result means "keep")."""
+    meta = obj.get("metadata") if obj is not None else None
+    if obj is None or not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
 def _clone(obj: Obj) -> Obj:
@@ -140,7 +157,8 @@ def _meta_sans_rv(obj: Obj) -> Obj:
     out = dict(obj)
     meta = dict(out.get("metadata") or {})
     meta.pop("resourceVersion", None)
-    meta.pop("managedFields", None)
+    if "managedFields" in meta:  # only a change of owners counts, not of their times
+        meta["managedFields"] = strip_times(meta["managedFields"])
     out["metadata"] = meta
     return out
 
@@ -303,7 +321,7 @@ class Api:
     def create(self, rt: ResourceType, ns: str, body: Any, *, dry_run: bool = False,
                validate_only: bool = False, field_validation: str | None = None,
                warnings: list[str] | None = None, field_manager: str | None = None,
-               admit: bool | None = None) -> Obj:
+               admit: bool | None = None, op: Op | None = None) -> Obj:
         """POST semantics; returns the stored object.
 
         ``admit`` (default: whether this is a client's request, i.e. ``field_validation`` is set) runs the
@@ -313,6 +331,7 @@ class Api:
             admit = field_validation is not None
         obj = self._check_body(rt, ns, body)
         self.validate_fields(rt, obj, field_validation, warnings)
+        skip = _allocated(rt, obj)
         meta = obj["metadata"]
         name = meta.get("name")
         if not name:
@@ -343,6 +362,10 @@ class Api:
                 else:
                     obj.pop("status", None)  # a custom resource has no status until /status writes one
             self._defaults(rt, obj, None)
+            if op is None and field_manager:
+                op = Op(field_manager, "Update", rt.group_version, skip=skip)
+            if op is not None:
+                self._managed(rt, None, obj, op, None)
             if admit:
                 self._admit(rt, "CREATE", obj, None, "", "MutatingWebhookConfiguration")
             self._validate(rt, obj, None)
@@ -353,24 +376,27 @@ class Api:
                 return obj
             self.store.write(rt.key, obj, created=True)
             self._after_write(rt, obj)
-            stored = self.store.copy(rt.key, ns, name) or _clone(obj)
-            if field_manager:
-                self.ownership.updated(_okey(rt, ns, name), field_manager, None, stored)
-            return stored
+            return self.store.copy(rt.key, ns, name) or _clone(obj)
 
     # --- update -----------------------------------------------------------------------------------
 
     def update(self, rt: ResourceType, ns: str, name: str, body: Any, *, subresource: str = "",
                dry_run: bool = False, check_rv: bool = True, field_validation: str | None = None,
                warnings: list[str] | None = None, field_manager: str | None = None,
-               admit: bool | None = None) -> Obj:
-        """PUT semantics (also the tail of PATCH): preconditions, generation, status/spec separation."""
+               admit: bool | None = None, op: Op | None = None) -> Obj:
+        """PUT semantics (also the tail of PATCH): preconditions, generation, status/spec separation.
+
+        ``op`` (or ``field_manager``, an Update) records field ownership in ``metadata.managedFields``.
+        """
         if admit is None:
             admit = field_validation is not None
         obj = self._check_body(rt, ns, body, name)
         self.validate_fields(rt, obj, field_validation, warnings)
         meta = obj["metadata"]
         meta["name"] = name
+        given = meta.get("managedFields")
+        if op is None and field_manager:
+            op = Op(field_manager, "Update", rt.group_version, subresource)
         with self.store.lock:
             old = self.store.peek(rt.key, ns, name)
             if old is None:
@@ -379,10 +405,8 @@ class Api:
             if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
             new = self._merge_system(rt, old, obj, subresource)
-            result = self._commit(rt, old, new, dry_run=dry_run, subresource=subresource, admit=admit)
-            if field_manager and not dry_run:
-                self.ownership.updated(_okey(rt, ns, name), field_manager, old, result)
-            return result
+            return self._commit(rt, old, new, dry_run=dry_run, subresource=subresource, admit=admit, op=op,
+                                given=given)
 
     def _merge_system(self, rt: ResourceType, old: Obj, obj: Obj, subresource: str) -> Obj:
         """Keep server-owned fields; a write to the main resource cannot change status and vice versa."""
@@ -464,9 +488,28 @@ class Api:
         if errs:
             raise invalid_errors(rt, str(obj["metadata"].get("name", "")), errs)
 
+    def _managed(self, rt: ResourceType, old: Obj | None, new: Obj, op: Op, given: Any) -> None:
+        """Set ``new``'s managedFields after ``op`` (409 on apply conflicts)."""
+        meta = new["metadata"]
+        okey = _okey(rt, meta.get("namespace", ""), meta["name"])
+        try:
+            managed = self.ownership.next(okey, old, new, op, given, now(), conflicts=self.ssa_conflicts)
+        except Conflicts as e:
+            raise _apply_conflict(rt, meta["name"], e) from None
+        if managed:
+            meta["managedFields"] = managed
+        else:
+            meta.pop("managedFields", None)
+
     def _commit(self, rt: ResourceType, old: Obj, new: Obj, *, dry_run: bool = False,
-                subresource: str = "", admit: bool = False) -> Obj:
+                subresource: str = "", admit: bool = False, op: Op | None = None, given: Any = None) -> Obj:
         self._defaults(rt, new, old)
+        if op is not None:
+            self._managed(rt, old, new, op, given)
+        elif old["metadata"].get("managedFields"):  # internal writes keep the owners
+            new["metadata"]["managedFields"] = old["metadata"]["managedFields"]
+        else:
+            new["metadata"].pop("managedFields", None)
         if admit:
             self._admit(rt, "UPDATE", new, old, subresource, "MutatingWebhookConfiguration")
         if subresource != "status":
@@ -547,27 +590,35 @@ class Api:
                     # the 400 so clients do not take a chart typo for a transient server error.
                     self.validate_fields(rt, patch, field_validation, warnings)
                     prev = self.store.applied(rt.key, ns, name, field_manager or "")
+                    if prev is not None and old is not None:
+                        # only what this applier's entry owns, and no other entry does, can be pruned
+                        mine = (field_manager or "", "Apply", "", subresource)
+                        entries = self.ownership.entries(_okey(rt, ns, name), old)
+                        own = {p for e in entries if e.ident() == mine for p in e.fields}
+                        others = {p for e in entries if e.ident() != mine for p in e.fields}
+                        prev = prunable(prev, own - others)
                     if old is None:
                         body = apply(None, patch, None)
                         body.setdefault("metadata", {})["name"] = name
                         created = self.create(rt, ns, body, dry_run=dry_run,
-                                              admit=field_validation is not None)
+                                              admit=field_validation is not None,
+                                              op=Op(field_manager or "", "Apply", rt.group_version, subresource,
+                                                    applied=patch, force=force, ))
                         if not dry_run:
                             self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
-                            self.ownership.applied(_okey(rt, ns, name), field_manager or "", patch, [])
                         return created, True
-                    merged = apply(copy.deepcopy(old), patch, prev)
+                    merged = apply(copy.deepcopy(_sans_managed(old)), patch, prev)
                 elif ct == "application/json-patch+json":
                     if not isinstance(patch, list):
                         raise ApiError(400, "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
                     merged = json_patch(copy.deepcopy(old), patch)
                 elif ct == "application/merge-patch+json":
-                    merged = merge_patch(old, patch)
+                    merged = merge_patch(_sans_managed(old), patch)
                 elif ct == "application/strategic-merge-patch+json":
                     if rt.group not in _BUILTIN_GROUPS:
                         raise ApiError(415, "strategic merge patch is not supported for custom resources; "
                                             "use a merge patch")
-                    merged = strategic_merge(old, patch)
+                    merged = strategic_merge(_sans_managed(old), patch)
                 else:
                     raise ApiError(415, f"the body of the request was in an unknown format - accepted media "
                                         f"types include: application/json-patch+json, application/merge-"
@@ -585,20 +636,15 @@ class Api:
                         raise ApiError(422, e.message) from e
                     raise
             assert old is not None
-            okey = _okey(rt, ns, name)
-            taken: list[tuple[str, tuple[str, ...]]] = []
-            if is_apply and self.ssa_conflicts:
-                taken = self.ownership.conflicts(okey, field_manager or "", old, patch)
-                if taken and not force:
-                    raise _apply_conflict(rt, name, taken)
+            op = None
+            if is_apply:
+                op = Op(field_manager or "", "Apply", rt.group_version, subresource, applied=patch, force=force)
+            elif field_manager:
+                op = Op(field_manager, "Update", rt.group_version, subresource)
             result = self.update(rt, ns, name, merged, subresource=subresource, dry_run=dry_run,
-                                 admit=field_validation is not None)
-            if not dry_run:
-                if is_apply:
-                    self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
-                    self.ownership.applied(okey, field_manager or "", patch, taken)
-                elif field_manager:
-                    self.ownership.updated(okey, field_manager, old, result)
+                                 admit=field_validation is not None, op=op)
+            if not dry_run and is_apply:
+                self.store.set_applied(rt.key, ns, name, field_manager or "", patch)
             return result, False
 
     # --- delete -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .api import _BUILTIN_GROUPS as _CORE_AND_BUILTIN
 from .api import Api, ApiError, conflict, not_found, now
 from .faults import Fault
 from .fielderrors import FieldError, invalid_status
+from .ownership import Op
 from .patch import PatchError, json_patch, merge_patch
 from .protobuf import ProtobufError, UnsupportedKind
 from .protobuf import decode as decode_protobuf
@@ -617,7 +618,8 @@ class Handler(BaseHTTPRequestHandler):
             message, details = invalid_status("Scale", "autoscaling", name, [err])
             raise ApiError(422, message, details=details)
         obj.setdefault("spec", {})["replicas"] = replicas
-        updated = api.update(rt, ns, name, obj, check_rv=False, field_manager=self._manager(params))
+        updated = api.update(rt, ns, name, obj, check_rv=False,
+                             op=Op(self._manager(params), "Update", rt.group_version, "scale"))
         return self._send_obj(200, scale_of(updated))
 
     # --- watch ----------------------------------------------------------------------------------
