@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -205,7 +206,11 @@ def test_cli_plan_deploy_status_delete(tmp_path: Path, kubeconfig: Path, repo: C
     assert "install cert-manager@v1.16.2" in lines[1]
     assert any(line.startswith("group 3:") for line in lines)
     assert any("jenkins" in line and "[after cluster-issuer, metallb-config]" in line for line in lines)
-    assert "+kind: StatefulSet" in plan.stdout  # each release's diff follows
+    # summary first: a first install is counted per kind (jenkins' StatefulSet), its diff only with --diff full
+    assert re.search(r"^\s+StatefulSet\s+1\s", plan.stdout, re.M), plan.stdout
+    assert "+kind: StatefulSet" not in plan.stdout
+    full = run(["libraries.plan", "--env", "local", "--only", "jenkins", "--diff", "full"], envs, tmp_path)
+    assert full.returncode == 2 and "+kind: StatefulSet" in full.stdout, full.stdout[-2000:] + full.stderr
 
     deploy = run(["libraries.deploy", "--env", "local", "--concurrency", "2", "--json"], envs, tmp_path)
     assert deploy.returncode == 0, deploy.stderr + deploy.stdout
