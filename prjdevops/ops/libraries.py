@@ -184,6 +184,11 @@ class Plan:
                 if p.validation != planmod.SERVER:
                     out.append(f"  {'':<16} note: {p.validation}")
                 out.extend(f"  {'':<16}{line}" for line in p.hook_lines())
+                if p.changes:  # summary first: objects per kind and the fields that change (diffs follow)
+                    from prjdevops import summary
+
+                    out.extend(f"  {'':<16}{line}" for line in summary.kind_table(p.diffs)
+                               + summary.field_lines(p.diffs))
                 if p.changes and name in self.prepared:  # the team's hooks that this release's change runs
                     steps = hookdefs.for_events(hookdefs.DEPLOY_EVENTS, self.env_hooks,
                                                 self.prepared[name].release.hooks, builtins=["health"])
