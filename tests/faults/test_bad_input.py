@@ -90,7 +90,7 @@ def test_legitimate_anchors_are_fine(jail: dict[str, Any]) -> None:
     path = jail["dir"] / "anchors.yaml"
     # the anchor sits on a key the chart has: a top-level helper key would be refused as unknown (a likely typo)
     path.write_text("resources:\n  requests: &res {cpu: 100m, memory: 64Mi}\n  limits: *res\n")
-    out = run(jail, "stg.diff", "--env", "bad", "--values", str(path))
+    out = run(jail, "stg.diff", "--env", "bad", "--values", str(path), "--diff", "full")  # a first install: full
     assert out.returncode == 2, out.stderr  # changes found (nothing is deployed yet)
     assert "memory: 64Mi" in out.stdout
 

@@ -67,8 +67,9 @@ def test_planted_secrets_appear_in_no_output_or_readable_file(senv: tuple[Path, 
     deploy = ["prod.deploy", "--env", "sprod", "--yes", "--values", values]
     run(*deploy)
     run("--debug", *deploy, "--set", "image.tag=1.4.3")  # verbose: Invoke's own debug log too
-    run("stg.diff", "--env", "sprod", "--values", values, "--set", "image.tag=1.4.4", code=2)
-    run("prod.diff", "--env", "sprod", code=2)  # without the values file: the Secret's data differs
+    run("stg.diff", "--env", "sprod", "--values", values, "--set", "image.tag=1.4.4", "--diff", "full", code=2)
+    run("prod.diff", "--env", "sprod", "--diff", "full", code=2)  # without the values file: the Secret's data differs
+    run("prod.diff", "--env", "sprod", code=2)  # the summary: changed fields of the Secret, masked
     run("prod.status", "--env", "sprod")
     run("prod.status", "--env", "sprod", "--json")
     run("prod.backup", "--env", "sprod")
