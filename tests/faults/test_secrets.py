@@ -94,7 +94,7 @@ def test_planted_secrets_appear_in_no_output_or_readable_file(senv: tuple[Path, 
     outputs.append((("SIGINT",), out + err))
     sandbox.faults.clear()
 
-    assert len(outputs) == 13
+    assert len(outputs) == 14
     for args, text in outputs:
         assert not leaks(text), (args, leaks(text))
     # sanity: the secrets did reach the cluster (or this test could not fail)
