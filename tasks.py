@@ -26,3 +26,18 @@ for coll in (sandbox.ns, envs.ns, stg.ns, prod.ns, libraries.ns, nodes.ns, argoc
 # root-level tasks (no collection is named verify or deploy, so `invoke verify` and `invoke deploy` are unambiguous)
 ns.add_task(verify.verify, "verify")
 ns.add_task(deploy.deploy, "deploy")
+
+
+def _run_by_invoke() -> bool:
+    """Invoke's own command (``invoke``/``inv``, or ``python -m invoke``) loaded this file, not a test."""
+    import sys
+
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    return argv0.name in ("invoke", "inv") or argv0.parts[-2:] == ("invoke", "__main__.py")
+
+
+if _run_by_invoke():
+    from tasks.common import install_signal_policy
+
+    # Ctrl-C and SIGTERM anywhere after this point end with one line and 130/143, also between and after tasks
+    install_signal_policy()
