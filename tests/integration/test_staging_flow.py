@@ -188,14 +188,23 @@ def test_chained_tasks_both_run(env_dir: Path) -> None:
 
 def test_a_release_applied_from_another_program_is_upgraded_after_handing_its_fields_over(
         env_dir: Path, target: Any) -> None:
-    """Helm names its server-side-apply field manager after the program (argv[0]): this test process ("python")
-    deploys, then `invoke` ("python3") upgrades. On kube-apiserver that conflicts on every changed field; the tool
-    hands the earlier Helm run's fields over to its own manager and applies again, once."""
-    prep = ops.prepare(target.env, "plate-web", sets=["image.tag=1.4.2"])
-    assert ops.deploy(target, prep, timeout=60).status == "deployed"
+    """Helm names its server-side-apply field manager after the program (argv[0]): a first deploy run as
+    `python -m invoke` ("python"), then `invoke` ("python3") upgrades. On kube-apiserver that conflicts on every
+    changed field; the tool hands the earlier Helm run's fields over to its own manager and applies again, once."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import REPO
+
+    python = str(Path(sys.executable).parent / "python")  # the venv's `python` (invoke's shebang says python3)
+    first = subprocess.run([python, "-m", "invoke", "stg.deploy", "--env", "itest", "--set", "image.tag=1.4.2"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, PRJDEVOPS_ENVIRONMENTS=str(env_dir)), check=False)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
     out = invoke(["stg.deploy", "--env", "itest", "--set", "image.tag=1.4.3"], env_dir)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr
-    assert "held fields applied by an earlier Helm run as python" in out.stdout
+    assert "held fields applied by an earlier Helm run as python " in out.stdout, out.stdout
     # Helm recorded the conflicting attempt as failed (its truth, kept); the second apply is the deployed one
     assert [h.status for h in target.helm.history("plate-web", namespace="plate-web")] == \
         ["superseded", "failed", "deployed"]
