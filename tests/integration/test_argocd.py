@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -218,9 +219,20 @@ def argo(api_client: Any, project: Project) -> Iterator[FakeArgoCD]:
         yield fake
 
 
-def bootstrapped(kube: KubeClient, project: Project) -> list[str]:
+def bootstrapped(kube: KubeClient, project: Project, *, settle: bool = True) -> list[str]:
+    """Bootstrap, then let the fake controller finish its first reconcile of the root app (it passes through a
+    Running operation, as Argo CD does): a sync requested meanwhile is rightly refused as "in progress"."""
+    from kubernetes import client
+
     lines: list[str] = []
     gitops.bootstrap(kube, project.env(), project.settings(), io=YES, report=lines.append)
+    api = client.CustomObjectsApi(kube.api_client)
+    deadline = time.monotonic() + (15 if settle else 0)
+    while time.monotonic() < deadline:
+        app = api.get_namespaced_custom_object(argocd.GROUP, argocd.VERSION, NS, "applications", ROOT)
+        if ((app.get("status") or {}).get("operationState") or {}).get("phase") not in (None, "Running"):
+            break  # reconciled: the first operation ended
+        time.sleep(0.05)
     return lines
 
 
@@ -232,7 +244,7 @@ def test_bootstrap_applies_health_check_project_and_root_app(project: Project, k
     from kubernetes import client
 
     install_argocd_crds(api_client)
-    lines = bootstrapped(kube, project)
+    lines = bootstrapped(kube, project, settle=False)  # no controller here
     assert lines == [f"applied {k} argocd/{n} (server-side, manager prjdevops)"
                      for k, n in [("ConfigMap", "argocd-cm"), ("AppProject", "cocdev-platform"),
                                   ("Application", ROOT)]]
@@ -350,7 +362,7 @@ def test_failed_sync_is_an_error_with_argocds_message(project: Project, kube: Ku
 
 def test_sync_refuses_while_an_operation_is_in_progress(project: Project, kube: KubeClient, api_client: Any) -> None:
     install_argocd_crds(api_client)  # no controller: the operation stays requested
-    bootstrapped(kube, project)
+    bootstrapped(kube, project, settle=False)
     with pytest.raises(ArgoCDError, match="is not settled after 1s"):
         gitops.sync(kube, project.env(), project.settings(), ROOT, io=YES, timeout=1, interval=0.05)
     with pytest.raises(ArgoCDError, match="another operation is already in progress"):
