@@ -432,17 +432,21 @@ class HelmClient:
                revision: int | None = None) -> ReleaseInfo | None:
         """The release's current (or given) revision with manifest, or None when not installed."""
         ns = namespace or self.namespace
+        data = self._read_release("status", release, ns, lambda: self._config(ns).status(release, revision=revision))
+        return None if data is None else _info(data, ns)
+
+    def _read_release(self, action: str, release: str, ns: str, read: Callable[[], Any]) -> Any | None:
+        """A read of one release through Helm; None when Helm says the release does not exist."""
         helm = _helm()
         try:
-            with self._action("status", release, ns):
-                data = self._read(lambda: self._config(ns).status(release, revision=revision))
+            with self._action(action, release, ns):
+                return self._read(read)
         except ReleaseNotFound:
             return None
         except HelmOperationError as e:
             if isinstance(e.__cause__, helm.HelmError) and "not found" in str(e.__cause__).lower():
                 return None
             raise
-        return _info(data, ns)
 
     def history(self, release: str, *, namespace: str | None = None) -> list[ReleaseInfo]:
         """Every stored revision, oldest first; empty when the release does not exist."""
@@ -469,16 +473,9 @@ class HelmClient:
         values in one read; None when the release does not exist. The same revision ``status`` and
         ``get_values`` return, read once."""
         ns = namespace or self.namespace
-        helm = _helm()
-        try:
-            with self._action("get all", release, ns):
-                data = self._read(lambda: self._config(ns).get_all(release))
-        except ReleaseNotFound:
+        data = self._read_release("get all", release, ns, lambda: self._config(ns).get_all(release))
+        if data is None:
             return None
-        except HelmOperationError as e:
-            if isinstance(e.__cause__, helm.HelmError) and "not found" in str(e.__cause__).lower():
-                return None
-            raise
         summary = dict(data.get("summary") or {})
         # the summary is status's (same ``updated`` as status and history); the description is in ``info``
         summary.setdefault("description", (data.get("info") or {}).get("description") or "")

@@ -381,17 +381,28 @@ class KubeClient:
 
     def _rest(self, what: str, method: str, path: str, body: Any = None, *,
               content_type: str = "application/json") -> Any:
-        """One request by path (kinds the typed clients do not cover), answered as a plain dict."""
+        """One request by path (what the typed clients do not cover: OpenAPI documents, any kind by its REST path),
+        its JSON answer as plain data. Reads are retried like every read; a PATCH is not."""
+        from kubernetes.client.exceptions import ApiException
+
+        api = self.api_client
+
         def go(_request_timeout: float | None = None) -> Any:
-            api = self.api_client
-            request = api.param_serialize(method, path, header_params={"Accept": "application/json",
-                                                                       "Content-Type": content_type},
-                                          body=body, auth_settings=["BearerToken"])
-            answer = api.call_api(*request, _request_timeout=_request_timeout)
-            answer.read()
-            return api.response_deserialize(answer, {"2XX": "object"}).data
+            req = api.param_serialize(method, path, header_params={"Accept": "application/json",
+                                                                   "Content-Type": content_type},
+                                      body=body, auth_settings=["BearerToken"])
+            resp = api.call_api(*req, _request_timeout=_request_timeout)
+            resp.read()
+            if not 200 <= int(resp.status) < 300:
+                raise ApiException(status=int(resp.status), reason=str(resp.reason), body=resp.data)
+            return resp
+
         go.__name__ = "read_by_path" if method == "GET" else "patch_by_path"  # the retry policy goes by the verb
-        return self.call(what, go)
+        response = self.call(what, go)
+        try:
+            return json.loads(response.data)
+        except ValueError as e:
+            raise ClusterError(f"{what}: the API server's answer is not JSON ({e})") from e
 
     def object_path(self, api_version: str, kind: str, namespace: str, name: str) -> str:
         """The REST path of an object (its resource found in the group version's discovery)."""
@@ -442,24 +453,7 @@ class KubeClient:
 
     def get_json(self, what: str, path: str) -> Any:
         """A raw GET of an API path (e.g. ``/openapi/v3``) as JSON, retried like every read."""
-        from kubernetes.client.exceptions import ApiException
-
-        api = self.api_client
-
-        def get_path(_request_timeout: float) -> Any:  # the name makes the call a retried read
-            req = api.param_serialize(method="GET", resource_path=path,
-                                      header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
-            resp = api.call_api(*req, _request_timeout=_request_timeout)
-            resp.read()
-            if not 200 <= int(resp.status) < 300:
-                raise ApiException(status=int(resp.status), reason=str(resp.reason), body=resp.data)
-            return resp
-
-        response = self.call(what, get_path)
-        try:
-            return json.loads(response.data)
-        except ValueError as e:
-            raise ClusterError(f"{what}: the API server's answer is not JSON ({e})") from e
+        return self._rest(what, "GET", path)
 
     def validates_writes(self) -> bool:
         """Whether the API server validates every object's fields itself (``fieldValidation``, GA in 1.27): then a
