@@ -163,14 +163,23 @@ def one_line_error(out: subprocess.CompletedProcess[str] | tuple[int, str, str],
     return lines[0]
 
 
-def wait_for_status(target: release.Target, wanted: str, timeout: float = 30) -> None:
+def wait_for_status(target: release.Target, wanted: str, timeout: float = 60,
+                    proc: subprocess.Popen[str] | None = None) -> None:
+    """Wait until plate-web's newest revision is ``wanted``. ``proc``: the run expected to get it there; when it ends
+    first, the failure shows what it printed (the run's own timeouts here are 60 s or more: a loaded machine can take
+    tens of seconds to reach Helm's write)."""
     deadline = time.monotonic() + timeout
+    info = None
     while time.monotonic() < deadline:
         info = target.helm.status("plate-web", namespace="plate-web")
         if info is not None and info.status == wanted:
             return
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the run ended (exit {proc.returncode}) before plate-web reached {wanted}:\n{out}\n{err}")
         time.sleep(0.1)
-    pytest.fail(f"plate-web never reached {wanted}")
+    pytest.fail(f"plate-web never reached {wanted} in {timeout:.0f}s (newest revision: "
+                f"{info.revision if info else None} {info.status if info else 'none'})")
 
 
 def backups_intact(target: release.Target, at_least: int = 0) -> int:

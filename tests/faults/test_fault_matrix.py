@@ -214,7 +214,7 @@ def test_signal_mid_upgrade_cancels_helm_and_releases_the_lock(fenv: Path, prod:
     sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web",
                              label_selector="app.kubernetes.io/version=2.0.0"))
     proc = start_cli([*DEPLOY, "--set", "image.tag=2.0.0", "--timeout", "60"], fenv)
-    wait_for_status(prod, "pending-upgrade")
+    wait_for_status(prod, "pending-upgrade", proc=proc)
     one_line_error(interrupt(proc, sig), code, word)
     sandbox.faults.clear()
     # the library's Ctrl-C path ran: Helm's wait was cancelled, so the revision is failed, not stuck pending
@@ -233,7 +233,7 @@ def test_api_server_disappears_mid_deploy(fenv: Path, prod: release.Target, sand
                              label_selector="app.kubernetes.io/version=2.0.0"))
     proc = start_cli([*DEPLOY, "--set", "image.tag=2.0.0", "--timeout", "60"], fenv,
                      PRJDEVOPS_API_RETRY_SECONDS="2")
-    wait_for_status(prod, "pending-upgrade")
+    wait_for_status(prod, "pending-upgrade", proc=proc)
     sandbox.stop()
     out, err = proc.communicate(timeout=120)
     one_line_error((proc.returncode, out, err), 1, "unreachable")

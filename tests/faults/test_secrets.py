@@ -88,7 +88,7 @@ def test_planted_secrets_appear_in_no_output_or_readable_file(senv: tuple[Path, 
     from prjdevops.ops import release
 
     with release.connect(load_environment("sprod", envs)) as target:
-        wait_for_status(target, "pending-upgrade")
+        wait_for_status(target, "pending-upgrade", proc=proc)
     rc, out, err = interrupt(proc, signal.SIGINT)
     assert rc == 130, err
     outputs.append((("SIGINT",), out + err))

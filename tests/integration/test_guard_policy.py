@@ -124,7 +124,7 @@ def _running_deploy(genv: Path, gprod: release.Target, sandbox: Any) -> subproce
     sandbox.faults.add(Fault(kind="never_ready", namespace="plate-web",
                              label_selector="app.kubernetes.io/version=2.0.0"))
     proc = start_cli([*DEPLOY, "--set", "image.tag=2.0.0", "--timeout", "60"], genv)
-    wait_for_status(gprod, "pending-upgrade")
+    wait_for_status(gprod, "pending-upgrade", proc=proc)
     return proc
 
 
