@@ -49,6 +49,11 @@ class ReleaseNotFound(HelmOperationError):
     """The release (or the asked revision) does not exist."""
 
 
+class RecordNotStored(HelmOperationError):
+    """Helm's write applied the release, but the record of its outcome was not stored: the stored revision is
+    still ``pending-*`` (Helm logs a failed final record write and reports success anyway)."""
+
+
 class ClusterError(DeployError):
     """The Kubernetes API refused a request or could not be reached."""
 

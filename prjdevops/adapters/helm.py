@@ -8,16 +8,19 @@ are passed to the native call here, and only here.
 
 from __future__ import annotations
 
+import collections
 import json
+import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from prjdevops.errors import ConfigError, HelmOperationError, ReleaseNotFound, ValuesError
+from prjdevops.errors import ConfigError, HelmOperationError, RecordNotStored, ReleaseNotFound, ValuesError
 
 if TYPE_CHECKING:  # the native library loads lazily: `invoke --list` must stay fast
     import helm_python
@@ -44,6 +47,50 @@ def transient_message(message: str) -> bool:
     """True when Helm's error is a transient API failure (not a real refusal or a wait timeout)."""
     return TRANSIENT.search(message) is not None and "context deadline exceeded" not in message.lower()
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# What Helm logs, and otherwise ignores, when it cannot store a release record (pkg/action install.go: "This is a
+# tricky case. The release has been created, but the result cannot be recorded"; action.go recordRelease)
+RECORD_FAILED = re.compile(r"failed to record the release|failed to update release", re.I)
+
+
+class _HelmLog(logging.Handler):
+    """Helm's own warnings and errors (its Go logger, through ``helm_python.enable_logging``), kept briefly and only
+    where they say a release record could not be stored: Helm reports success then, and this says why. Nothing of
+    it is printed (Helm's other warnings would be noise on the operator's terminal)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: collections.deque[tuple[float, str]] = collections.deque(maxlen=50)
+        self._enabled = False
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if RECORD_FAILED.search(text):
+            self.records.append((time.monotonic(), _clean(text)))
+
+    def enable(self) -> None:
+        """Route Helm's log into this handler (once per process; before the first Helm handle is made)."""
+        with self._lock:
+            if self._enabled:
+                return
+            logger = logging.getLogger("prjdevops.helm-native")
+            logger.propagate = False
+            logger.setLevel(logging.WARNING)
+            logger.addHandler(self)
+            try:
+                _helm().enable_logging(logging.WARNING, logger=logger)
+            except Exception:  # an SDK without the log bridge: the stored record is still checked, without a why
+                return
+            self._enabled = True
+
+    def since(self, started: float, release: str) -> str:
+        """Helm's record-write failures logged since ``started`` that name ``release`` (or name no release)."""
+        found = [text for at, text in list(self.records) if at >= started
+                 and (release in text or "sh.helm.release" not in text)]
+        return "; ".join(dict.fromkeys(found))[:400]
+
+
+_helm_log = _HelmLog()
 
 
 def _helm() -> Any:
@@ -314,6 +361,7 @@ class HelmClient:
         from prjdevops.adapters.kube import RetryPolicy
 
         self.retry = RetryPolicy.from_env()
+        _helm_log.enable()
 
     def _read(self, fn: Callable[[], T]) -> T:
         """A Helm read (idempotent), retried on transient API failures with the Kubernetes adapter's policy."""
@@ -526,6 +574,7 @@ class HelmClient:
                                       plain_http=bool(repo_url and repo_url.startswith("http://")))
         chart = str(chart_dir)
         skip_check = self._server_checks_fields()
+        started = time.monotonic()
         with self._action(action, release, ns):
             cfg = self._config(ns)
             if skip_check or not client_validation:
@@ -536,7 +585,27 @@ class HelmClient:
                 data = cfg.upgrade(chart, release, dict(values), max_history=20, **common)
             else:
                 data = cfg.install(chart, release, dict(values), create_namespace=create_namespace, **common)
-        return _info(data, ns)
+        info = _info(data, ns)
+        if dry_run is None:
+            self._check_stored(action, info, started)
+        return info
+
+    def _check_stored(self, action: str, applied: ReleaseInfo, started: float) -> ReleaseInfo:
+        """Helm's write returned without an error: check that the record of its outcome was stored. Helm logs a
+        failed write of the final release record and reports success anyway; the release is then left
+        ``pending-*`` in storage, and every later Helm write to it is refused. The stored revision is returned."""
+        stored = self.status(applied.name, namespace=applied.namespace)
+        if stored is not None and stored.revision == applied.revision and stored.status == applied.status:
+            return stored
+        found = (f"the newest stored revision is {stored.revision} {stored.status}" if stored is not None
+                 else "no revision is stored")
+        why = _helm_log.since(started, applied.name)
+        raise RecordNotStored(
+            action, applied.name, applied.namespace,
+            f"Helm applied revision {applied.revision} and reported it {applied.status}, but its record was not "
+            f"stored: {found}" + (f" (Helm logged: {why})" if why else ""),
+            hint="the release is left pending: roll it back with --recover (the tool does it itself while it "
+                 "holds the deploy lease)")
 
     def _server_checks_fields(self) -> bool:
         if self._skip_openapi_check is None:
@@ -550,11 +619,19 @@ class HelmClient:
                  wait: str | None = "watcher", timeout: int = 300) -> ReleaseInfo:
         """Roll back to ``revision`` (default: the previous one); returns the new current revision."""
         ns = namespace or self.namespace
+        started = time.monotonic()
         with self._action("rollback", release, ns):
             self._config(ns).rollback(release, version=revision, wait=wait, timeout=timeout)
         info = self.status(release, namespace=ns)
         if info is None:
             raise ReleaseNotFound("rollback", release, ns, "release vanished after rollback")
+        if info.status != "deployed":  # a successful rollback stores its new revision deployed
+            why = _helm_log.since(started, release)
+            raise RecordNotStored(
+                "rollback", release, ns,
+                f"Helm rolled back to revision {revision or 'the previous one'} without an error, but the newest "
+                f"stored revision is {info.revision} {info.status}" + (f" (Helm logged: {why})" if why else ""),
+                hint="the release is left pending: roll it back with --recover")
         return info
 
     def uninstall(self, release: str, *, namespace: str | None = None, wait: str | None = None,

@@ -26,7 +26,7 @@ from prjdevops.adapters.helm import (
     transient_message,
 )
 from prjdevops.adapters.kube import KubeClient
-from prjdevops.errors import DeployError, HealthCheckFailed, HelmOperationError, ValuesError
+from prjdevops.errors import DeployError, HealthCheckFailed, HelmOperationError, RecordNotStored, ValuesError
 from prjdevops.health import READINESS, WORKLOAD_KINDS, pod_problem, pod_ready, pod_restarts, selector_string
 from prjdevops.manifests import ObjectDiff, parse_manifest
 from prjdevops.model import Environment, Release
@@ -387,7 +387,8 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
                 continue
             attempt += 1
             lost_watch = healthy is not None and WATCH_LOST.search(err.detail) is not None and healthy()
-            if not (transient_message(err.detail) or lost_watch) or stopped():
+            unrecorded = isinstance(err, RecordNotStored)  # applied, but Helm could not store the outcome
+            if not (transient_message(err.detail) or lost_watch or unrecorded) or stopped():
                 raise
             wait = policy.delay(attempt - 1)
             now = target.helm.status(rel.name, namespace=rel.namespace)
@@ -401,14 +402,23 @@ def apply_with_recovery(target: Target, rel: Release, action: str, do: Callable[
                         if h.status in ("deployed", "superseded") and h.revision < now.revision]
                 last_good = good[-1].revision if good else 0
                 if good and attempt < policy.attempts and time.monotonic() - started + wait <= policy.total:
-                    report(f"  {rel.name}: helm {action} hit a transient API error ({err.detail[:80]}) and left "
-                           f"revision {now.revision} {now.status}: rolling back to revision {last_good}, "
-                           "then trying again")
+                    what = ("applied but could not store its outcome" if unrecorded
+                            else f"hit a transient API error ({err.detail[:80]})")
+                    report(f"  {rel.name}: helm {action} {what} and left revision {now.revision} {now.status}: "
+                           f"rolling back to revision {last_good}, then trying again")
                     before = apply_with_recovery(
                         target, rel, "rollback", functools.partial(
                             target.helm.rollback, rel.name, revision=last_good, namespace=rel.namespace,
                             timeout=target.env.guards.rollback_timeout),
                         before=now, report=report, stopped=stopped, locked=False)
+                    time.sleep(wait)
+                    continue
+                if before is None and not good and attempt < policy.attempts:
+                    # our own first install, nothing of it was ever recorded deployed: Helm has no earlier revision
+                    # to roll back to, and refuses another install of the name while it is pending
+                    report(f"  {rel.name}: helm {action} left revision {now.revision} {now.status} "
+                           f"({err.detail[:400]}); no earlier revision: uninstalling it, then installing again")
+                    target.helm.uninstall(rel.name, namespace=rel.namespace)
                     time.sleep(wait)
                     continue
             if new and now is not None and now.status in PENDING:

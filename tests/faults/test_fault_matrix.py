@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kubesandbox import Fault
+from prjdevops.environments import load_environment
 from prjdevops.ops import release
 from prjdevops.ops.lock import LEASE_NAMESPACE, lease_name
 from tests.faults.conftest import (
@@ -97,6 +99,44 @@ def test_a_share_of_5xx_is_retried_and_the_deploy_succeeds(fenv: Path, prod: rel
     assert "1.4.3" in prod.helm.get_manifest("plate-web", namespace="plate-web")
     assert backups_intact(prod, at_least=1) == 1
     lock_free_or_expiring(prod)
+
+
+# Helm stores a release's outcome in its record last; when that write fails, Helm logs it and reports success
+# (pkg/action install.go: "the result cannot be recorded"). The release then stays pending-install, and every later
+# Helm write to it is refused. The tool reads the stored record after each write instead of trusting the answer.
+RECORD_V1 = r"/secrets/sh\.helm\.release\.v1\.plate-web\.v1$"
+
+
+def test_an_install_whose_record_was_not_stored_is_installed_again(fenv: Path, prod: release.Target,
+                                                                   sandbox: Any) -> None:
+    refused = sandbox.faults.add(Fault(kind="error", status=403, path=RECORD_V1, method="PUT", count=1,
+                                       message="secrets \"sh.helm.release.v1.plate-web.v1\" is forbidden: "
+                                               "cannot update resource"))
+    out = cli(DEPLOY, fenv)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert_fired(sandbox, refused, exactly=1)
+    assert re.search(r"plate-web: helm install left revision 1 pending-install \(.*its record was not stored.*"
+                     r"Helm logged: failed to record the release.*forbidden.*\); no earlier revision: uninstalling "
+                     r"it, then installing again", out.stdout), out.stdout
+    assert history(prod) == ["deployed"]
+    assert "deployed, revision 1" in out.stdout, out.stdout
+    lock_free_or_expiring(prod)
+
+
+def test_an_unstored_install_outside_the_lease_stops_with_how_to_recover(fenv: Path, prod: release.Target,
+                                                                         sandbox: Any) -> None:
+    """Without the environment's deploy lease (guards.lock off) the tool cannot know the pending revision is its
+    own: it says what happened and how to recover, and never calls the release deployed."""
+    doc = yaml.safe_load((fenv / "fstg.yaml").read_text())
+    doc.setdefault("guards", {})["lock"] = False
+    (fenv / "fstg.yaml").write_text(yaml.safe_dump(doc))
+    sandbox.faults.add(Fault(kind="error", status=403, path=RECORD_V1, method="PUT", count=1))
+    out = cli(["stg.deploy", "--env", "fstg"], fenv)
+    one_line_error(out, 1, "its record was not stored", "revision 1 was left pending-install")
+    assert "--recover" in out.stderr, out.stderr
+    assert "revision 1 (deployed)" not in out.stdout, out.stdout
+    with release.connect(load_environment("fstg", fenv)) as stg:
+        assert history(stg) == ["pending-install"]
 
 
 def test_persistent_5xx_gives_up_with_one_clear_line(fenv: Path, prod: release.Target, sandbox: Any) -> None:
