@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,19 @@ def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, An
             yield from _leaves(v, path)
         else:
             yield path, v
+
+
+def non_finite(data: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """Every float that is infinite or NaN (YAML's ``.inf``, ``.nan``, ``1e400``), by dotted path; list items as
+    ``path[i]`` (pure)."""
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            yield from non_finite(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from non_finite(v, f"{prefix}[{i}]")
+    elif isinstance(data, float) and not math.isfinite(data):
+        yield prefix, data
 
 
 def get_path(data: Mapping[str, Any], dotted: str) -> Any:
@@ -132,6 +146,10 @@ def layer(release: Release, *, extra_files: Iterable[Path] = (), sets: Iterable[
 
     def apply(layer_values: Mapping[str, Any], source: str) -> None:
         nonlocal merged
+        for path, value in non_finite(layer_values):
+            raise ValuesError(f"{source}: {path} is {value} (a number YAML reads as infinite or not a number); "
+                              "Helm's values are JSON, which has neither",
+                              hint="write a finite number, or quote it to pass a string")
         merged = deep_merge(merged, layer_values)
         for path, _ in _leaves(layer_values):
             sources[path] = source

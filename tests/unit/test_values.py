@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import yaml
 
 from prjdevops.errors import ConfigError, ValuesError
 from prjdevops.model import Release, SecretSource
-from prjdevops.values import REDACTED, LayeredValues, Redactor, deep_merge, is_secret_path, layer
+from prjdevops.values import REDACTED, LayeredValues, Redactor, deep_merge, is_secret_path, layer, non_finite
 
 # --- deep_merge -------------------------------------------------------------------------------------------
 
@@ -395,3 +396,19 @@ def test_unknown_keys_follow_schema_refs_to_free_form_maps() -> None:
     defaults = {"config": {"LOG_LEVEL": "info"}, "image": {"tag": ""}}
     assert unknown_keys({"config": {"smtp_password": "x", "LOG_LEVEL": "debug"}}, defaults, schema) == []
     assert unknown_keys({"image": {"tagg": "1"}}, defaults, schema) == [("image.tagg", "image.tag")]
+
+
+@pytest.mark.parametrize(("data", "found"), [
+    ({"replicaCount": 1.0}, []),
+    ({"replicaCount": float("inf")}, [("replicaCount", float("inf"))]),
+    ({"a": {"b": [1, float("-inf")]}}, [("a.b[1]", float("-inf"))]),
+    ({"ports": [{"n": 1e400}]}, [("ports[0].n", float("inf"))]),
+    ({"s": "inf", "n": None, "b": True}, []),
+])
+def test_non_finite_numbers_are_found_by_path(data: dict[str, Any], found: list[tuple[str, float]]) -> None:
+    assert list(non_finite(data)) == found
+
+
+def test_a_nan_is_found_too() -> None:
+    [(path, value)] = list(non_finite({"x": {"y": float("nan")}}))
+    assert path == "x.y" and math.isnan(value)
