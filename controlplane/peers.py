@@ -40,6 +40,9 @@ PEERS_GO_DIR = Path(__file__).resolve().parent / "go_peers"
 HELM_VERSION = "v4.2.3"  # the helm that helm-python-sdk bundles (helm_python reports it)
 HELMFILE_VERSION = "v1.8.0"
 HELM_DIFF_MODULE = "github.com/databus23/helm-diff/v3"
+# The Go module proxy here refuses helm-diff's version list (so ``@latest``) and every newer version tried (v3.9.12 to
+# v3.14.0: "403 This module version is not available"); it serves this exact one.
+HELM_DIFF_VERSION = "v3.9.11"
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ def peer_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env["PATH"] = f"{bin_dir()}{os.pathsep}{env.get('PATH', '')}"
     env["HELM_PLUGINS"] = str(plugins_dir())
+    # helm-diff 3.9.11 renders with `helm template --validate --dry-run=client`, two flags helm v4 refuses together
+    # ("if any flags in the group [validate dry-run] are set none of the others can be"); with this it renders with
+    # `helm upgrade --install --dry-run=server` instead: the server-side render the tool's own plan makes
+    env.setdefault("HELM_DIFF_USE_UPGRADE_DRY_RUN", "true")
     return env
 
 
@@ -110,7 +117,8 @@ def install_helm_diff(go: str, log: Callable[[str], None]) -> None:
     """Build helm-diff into ``plugins/helm-diff`` (its plugin.yaml from the module). Raises BuildError, saying
     exactly why, when the module proxy does not serve it."""
     work = peers_dir() / "helm-diff-src"
-    done = subprocess.run([go, "mod", "download", "-json", f"{HELM_DIFF_MODULE}@latest"], capture_output=True,
+    done = subprocess.run([go, "mod", "download", "-json", f"{HELM_DIFF_MODULE}@{HELM_DIFF_VERSION}"],
+                          capture_output=True,
                           text=True, env=_go_env(), cwd=PEERS_GO_DIR, check=False, timeout=600)
     try:
         info = json.loads(done.stdout)
@@ -118,7 +126,8 @@ def install_helm_diff(go: str, log: Callable[[str], None]) -> None:
         info = {"Error": " | ".join(done.stderr.strip().splitlines()[-3:])}
     if done.returncode != 0 or info.get("Error"):
         reason = " ".join(str(info.get("Error") or "").split())  # go's message, on one line
-        raise BuildError(f"{HELM_DIFF_MODULE}@latest cannot be fetched from the Go module proxy: {reason}")
+        raise BuildError(f"{HELM_DIFF_MODULE}@{HELM_DIFF_VERSION} cannot be fetched from the Go module proxy: "
+                         f"{reason}")
     source = Path(info["Dir"])
     shutil.rmtree(work, ignore_errors=True)
     plugin = plugins_dir() / "helm-diff"
