@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--env" in args:
         print(f"PATH={bin_dir()}{os.pathsep}$PATH")
         print(f"HELM_PLUGINS={plugins_dir()}")
+        print("HELM_DIFF_USE_UPGRADE_DRY_RUN=true")
         return 0
     names = [a for a in args if not a.startswith("-")] or list(NAMES)
     unknown = sorted(set(names) - set(NAMES))
