@@ -118,8 +118,7 @@ def install_helm_diff(go: str, log: Callable[[str], None]) -> None:
     exactly why, when the module proxy does not serve it."""
     work = peers_dir() / "helm-diff-src"
     done = subprocess.run([go, "mod", "download", "-json", f"{HELM_DIFF_MODULE}@{HELM_DIFF_VERSION}"],
-                          capture_output=True,
-                          text=True, env=_go_env(), cwd=PEERS_GO_DIR, check=False, timeout=600)
+                          capture_output=True, text=True, env=_go_env(), cwd=PEERS_GO_DIR, check=False, timeout=600)
     try:
         info = json.loads(done.stdout)
     except ValueError:

@@ -54,17 +54,28 @@ def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, An
             yield path, v
 
 
-def non_finite(data: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """Every float that is infinite or NaN (YAML's ``.inf``, ``.nan``, ``1e400``), by dotted path; list items as
-    ``path[i]`` (pure)."""
+def scalars(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every value inside mappings and lists that is neither, by dotted path; list items as ``path[i]`` (pure)."""
     if isinstance(data, Mapping):
         for k, v in data.items():
-            yield from non_finite(v, f"{prefix}.{k}" if prefix else str(k))
+            yield from scalars(v, f"{prefix}.{k}" if prefix else str(k))
     elif isinstance(data, list):
         for i, v in enumerate(data):
-            yield from non_finite(v, f"{prefix}[{i}]")
-    elif isinstance(data, float) and not math.isfinite(data):
+            yield from scalars(v, f"{prefix}[{i}]")
+    else:
         yield prefix, data
+
+
+def non_finite(data: Any) -> Iterator[tuple[str, float]]:
+    """Every float that is infinite or NaN (YAML's ``.inf``, ``.nan``, ``1e400``), by path (pure): Helm's values
+    travel as JSON, which has neither."""
+    return ((path, v) for path, v in scalars(data) if isinstance(v, float) and not math.isfinite(v))
+
+
+def out_of_int64(data: Any) -> Iterator[str]:
+    """The paths of integers outside the 64-bit range (pure): JSON/Go turn them into floats (1e+29)."""
+    return (path for path, v in scalars(data)
+            if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63)
 
 
 def get_path(data: Mapping[str, Any], dotted: str) -> Any:
@@ -103,7 +114,8 @@ class LayeredValues:
         while key:
             if key in self.sources:
                 return self.sources[key]
-            key = key.rpartition(".")[0]
+            # a list item (``ports[0].n``) was set with its list (``ports``), a leaf of the layer
+            key = key.rpartition("[")[0] if key.endswith("]") else key.rpartition(".")[0]
         return "the chart's defaults"
 
     def redactor(self) -> Redactor:
@@ -146,10 +158,6 @@ def layer(release: Release, *, extra_files: Iterable[Path] = (), sets: Iterable[
 
     def apply(layer_values: Mapping[str, Any], source: str) -> None:
         nonlocal merged
-        for path, value in non_finite(layer_values):
-            raise ValuesError(f"{source}: {path} is {value} (a number YAML reads as infinite or not a number); "
-                              "Helm's values are JSON, which has neither",
-                              hint="write a finite number, or quote it to pass a string")
         merged = deep_merge(merged, layer_values)
         for path, _ in _leaves(layer_values):
             sources[path] = source

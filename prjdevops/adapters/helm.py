@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -73,15 +73,14 @@ class _HelmLog(logging.Handler):
         with self._lock:
             if self._enabled:
                 return
+            self._enabled = True  # tried once: an SDK without the log bridge is not asked again
             logger = logging.getLogger("prjdevops.helm-native")
             logger.propagate = False
             logger.setLevel(logging.WARNING)
             logger.addHandler(self)
-            try:
+            # an SDK without the log bridge: the stored record is still checked, only without Helm's why
+            with suppress(Exception):
                 _helm().enable_logging(logging.WARNING, logger=logger)
-            except Exception:  # an SDK without the log bridge: the stored record is still checked, without a why
-                return
-            self._enabled = True
 
     def since(self, started: float, release: str) -> str:
         """Helm's record-write failures logged since ``started`` that name ``release`` (or name no release)."""
@@ -586,26 +585,15 @@ class HelmClient:
             else:
                 data = cfg.install(chart, release, dict(values), create_namespace=create_namespace, **common)
         info = _info(data, ns)
-        if dry_run is None:
-            self._check_stored(action, info, started)
+        if dry_run is None:  # Helm's write returned without an error: was the record of its outcome stored?
+            stored = self.status(release, namespace=ns)
+            if stored is None or stored.revision != info.revision or stored.status != info.status:
+                found = (f"the newest stored revision is {stored.revision} {stored.status}" if stored is not None
+                         else "no revision is stored")
+                raise _not_stored(action, release, ns, started,
+                                  f"Helm applied revision {info.revision} and reported it {info.status}, but its "
+                                  f"record was not stored: {found}")
         return info
-
-    def _check_stored(self, action: str, applied: ReleaseInfo, started: float) -> ReleaseInfo:
-        """Helm's write returned without an error: check that the record of its outcome was stored. Helm logs a
-        failed write of the final release record and reports success anyway; the release is then left
-        ``pending-*`` in storage, and every later Helm write to it is refused. The stored revision is returned."""
-        stored = self.status(applied.name, namespace=applied.namespace)
-        if stored is not None and stored.revision == applied.revision and stored.status == applied.status:
-            return stored
-        found = (f"the newest stored revision is {stored.revision} {stored.status}" if stored is not None
-                 else "no revision is stored")
-        why = _helm_log.since(started, applied.name)
-        raise RecordNotStored(
-            action, applied.name, applied.namespace,
-            f"Helm applied revision {applied.revision} and reported it {applied.status}, but its record was not "
-            f"stored: {found}" + (f" (Helm logged: {why})" if why else ""),
-            hint="the release is left pending: roll it back with --recover (the tool does it itself while it "
-                 "holds the deploy lease)")
 
     def _server_checks_fields(self) -> bool:
         if self._skip_openapi_check is None:
@@ -626,12 +614,9 @@ class HelmClient:
         if info is None:
             raise ReleaseNotFound("rollback", release, ns, "release vanished after rollback")
         if info.status != "deployed":  # a successful rollback stores its new revision deployed
-            why = _helm_log.since(started, release)
-            raise RecordNotStored(
-                "rollback", release, ns,
-                f"Helm rolled back to revision {revision or 'the previous one'} without an error, but the newest "
-                f"stored revision is {info.revision} {info.status}" + (f" (Helm logged: {why})" if why else ""),
-                hint="the release is left pending: roll it back with --recover")
+            raise _not_stored("rollback", release, ns, started,
+                              f"Helm rolled back to revision {revision or 'the previous one'} without an error, but "
+                              f"the newest stored revision is {info.revision} {info.status}")
         return info
 
     def uninstall(self, release: str, *, namespace: str | None = None, wait: str | None = None,
@@ -670,6 +655,16 @@ def _write_without_openapi_check(cfg: Any, exists: bool, chart: str, release: st
                                   json.dumps(values),
                                   json.dumps({k: v for k, v in options.items() if v is not None}))
     return json.loads(payload)
+
+
+def _not_stored(action: str, release: str, ns: str, started: float, found: str) -> RecordNotStored:
+    """Helm reported a write done whose outcome is not in its stored record (it logs a failed final record write and
+    reports success anyway: the release is then left ``pending-*``, and every later Helm write to it is refused);
+    with what Helm logged about it since ``started``."""
+    why = _helm_log.since(started, release)
+    return RecordNotStored(action, release, ns, found + (f" (Helm logged: {why})" if why else ""),
+                           hint="the release is left pending: roll it back with --recover (the tool does it itself "
+                                "while it holds the deploy lease)")
 
 
 def new_cancel_token() -> Any:

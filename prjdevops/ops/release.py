@@ -31,7 +31,15 @@ from prjdevops.health import READINESS, WORKLOAD_KINDS, pod_problem, pod_ready, 
 from prjdevops.manifests import ObjectDiff, parse_manifest
 from prjdevops.model import Environment, Release
 from prjdevops.ops.plan import LiveState, ReleasePlan
-from prjdevops.values import LayeredValues, Redactor, layer, unknown_keys, unknown_values_message
+from prjdevops.values import (
+    LayeredValues,
+    Redactor,
+    layer,
+    non_finite,
+    out_of_int64,
+    unknown_keys,
+    unknown_values_message,
+)
 
 if TYPE_CHECKING:
     from prjdevops.ops.guarded import Interaction
@@ -174,8 +182,12 @@ def prepare(env: Environment, name: str, *, values_files: Sequence[Path] = (),
     if isinstance(tag, str) and tag and not IMAGE_TAG.fullmatch(tag):
         raise ValuesError(f"release {name!r}: image.tag (set in {layered.source_of('image.tag')}) is not a valid "
                           "image tag: letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'")
-    for key in _out_of_range(layered.values):
-        # JSON/Go turn such a number into a float (1e+29): refuse it here, naming the key, not deep in Helm
+    # numbers Helm's JSON values cannot carry as they are: refused here, naming the key and its layer, not deep in Helm
+    for key, number in non_finite(layered.values):
+        raise ValuesError(f"release {name!r}: {key} is {number} (set in {layered.source_of(key)}): a number YAML "
+                          "reads as infinite or not a number; Helm's values are JSON, which has neither",
+                          hint="write a finite number, or quote it to pass a string")
+    for key in out_of_int64(layered.values):
         raise ValuesError(f"release {name!r}: {key} (set in {layered.source_of(key)}): number out of the 64-bit "
                           "integer range")
     if release.local_chart:
@@ -197,17 +209,6 @@ def check_known_keys(chart: Path, name: str, layered: LayeredValues, *, allow_un
     if found:
         raise ValuesError(layered.redactor().text(unknown_values_message(name, layered, found)),
                           hint="fix the key, or pass --allow-unknown-values if the chart reads it anyway")
-
-
-def _out_of_range(value: Any, path: str = "") -> Iterable[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _out_of_range(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _out_of_range(v, f"{path}[{i}]")
-    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        yield path
 
 
 # --- health & progress ---------------------------------------------------------------------------------
