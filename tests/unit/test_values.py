@@ -412,3 +412,14 @@ def test_non_finite_numbers_are_found_by_path(data: dict[str, Any], found: list[
 def test_a_nan_is_found_too() -> None:
     [(path, value)] = list(non_finite({"x": {"y": float("nan")}}))
     assert path == "x.y" and math.isnan(value)
+
+
+@pytest.mark.parametrize(("path", "source"), [
+    ("ports[0].n", "f.yaml"),  # a list item was set with its list
+    ("a.b[1]", "g.yaml"),
+    ("a.c", "a.yaml"),  # the closest parent
+    ("zzz", "the chart's defaults"),
+])
+def test_source_of_finds_the_layer_of_a_list_item(path: str, source: str) -> None:
+    layered = LayeredValues(values={}, sources={"ports": "f.yaml", "a": "a.yaml", "a.b": "g.yaml"})
+    assert layered.source_of(path) == source
