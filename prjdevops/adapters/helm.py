@@ -30,6 +30,12 @@ _release_locks: dict[tuple[str, str], threading.Lock] = {}
 _release_locks_guard = threading.Lock()
 
 WAIT_MODES = ("watcher", "legacy", "hookOnly")
+# Client-side throttling of Helm's Kubernetes client. Helm's CLI leaves QPS unset (client-go's 5 a second) with a
+# burst of 100: enough for one short-lived process. The tool keeps one Helm handle per namespace for its whole run,
+# so that bucket empties after a few deploys and every later request waited 200 ms (a soak cycle went from 1.3 s
+# to 6 s once it had; bench/soak.py). kubectl's discovery client allows 50 a second, burst 300.
+HELM_QPS = 50.0
+HELM_BURST = 300
 # What client-go says when the API server answered 429/5xx or could not be reached: worth another try. Helm's own
 # client does not retry these (only answers carrying Retry-After), so reads are retried here and writes by the
 # flows, which look at the release first (ops/release.py apply_with_recovery).
@@ -385,8 +391,8 @@ class HelmClient:
                     if self._via_config is None:
                         self._via_config = self._via()
                     kubeconfig, context = self._via_config
-                cfg = helm.Config(kubeconfig_path=kubeconfig, kube_context=context,
-                                  namespace=namespace, storage_driver="secret")
+                cfg = helm.Config(kubeconfig_path=kubeconfig, kube_context=context, namespace=namespace,
+                                  storage_driver="secret", qps=HELM_QPS, burst_limit=HELM_BURST)
                 self._configs[namespace] = cfg
             return cfg
 
