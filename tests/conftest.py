@@ -53,6 +53,42 @@ def ci_failure(reason: str, environ: Mapping[str, str] = os.environ) -> str | No
     return f"CI=true: a required tool or backend is missing, {reason}"
 
 
+# Helm's client (and the helm CLI the interop tests run) caches discovery and HTTP answers under ~/.kube/cache keyed
+# by the API server's address: every test's sandbox has a new port, so a session left thousands of folders and
+# gigabytes there. What the session added is removed at its end (the tool's own proxy cleans up after itself).
+_kube_cache_before: tuple[set[str], set[str]] | None = None
+
+
+def _kube_cache_listing() -> tuple[set[str], set[str]]:
+    from prjdevops.adapters.apiproxy import kube_cache_root
+
+    root = kube_cache_root()
+    return tuple(set(os.listdir(d)) if d.is_dir() else set()  # type: ignore[return-value]
+                 for d in (root / "discovery", root / "http"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _kube_cache_before
+    _kube_cache_before = _kube_cache_listing()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import shutil
+
+    from prjdevops.adapters.apiproxy import kube_cache_root
+
+    if _kube_cache_before is None:
+        return
+    root = kube_cache_root()
+    discovery, http = _kube_cache_listing()
+    for name in discovery - _kube_cache_before[0]:
+        if name.startswith("127.0.0.1_"):
+            shutil.rmtree(root / "discovery" / name, ignore_errors=True)
+    for name in http - _kube_cache_before[1]:
+        if (root / "http" / name).is_file():  # not client-go's .diskv-temp folder
+            (root / "http" / name).unlink(missing_ok=True)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield

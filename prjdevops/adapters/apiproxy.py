@@ -20,19 +20,25 @@ Speed (one Helm action is tens of requests): both its sockets set ``TCP_NODELAY`
 then body; without it Nagle's algorithm holds the body until the client's delayed ACK, ~40 ms a request); the TLS
 context is made once; idempotent requests reuse one upstream connection per client connection (a create always
 gets a fresh one, so "no connection" still means "nothing was sent" for the POST rule above).
+
+Helm's client caches discovery and OpenAPI answers on disk under ``~/.kube/cache``, keyed by the server's address:
+for this proxy, a port and token no later run uses again. So when it stops, the proxy removes what Helm cached
+about it (``client_cache_entries``); otherwise every run of the tool would leave some 2 MB there for good.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import secrets
 import select
+import shutil
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -114,6 +120,20 @@ def retryable(method: str, status: int | None, body: bytes) -> bool:
     return False
 
 
+def client_cache_entries(cache_root: Path, port: int, paths: Iterable[str]) -> list[Path]:
+    """What Helm's client (client-go) cached on disk about a server at ``http://127.0.0.1:<port>`` (pure): the
+    discovery folder ``discovery/127.0.0.1_<port>`` and, in ``http/``, one file per GET it made there, named by the
+    SHA-256 of the request's URL (client-go's ``cached/disk`` round tripper keys its HTTP cache that way)."""
+    urls = dict.fromkeys(f"http://127.0.0.1:{port}{p}" for p in paths)
+    return [cache_root / "discovery" / f"127.0.0.1_{port}",
+            *(cache_root / "http" / hashlib.sha256(u.encode()).hexdigest() for u in urls)]
+
+
+def kube_cache_root() -> Path:
+    """Where Helm's client keeps its disk cache: ``~/.kube/cache`` (the Helm library reads no KUBECACHEDIR)."""
+    return Path.home() / ".kube" / "cache"
+
+
 def is_watch(path: str) -> bool:
     parts = urlsplit(path)
     q = parse_qs(parts.query)
@@ -190,6 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Length"] = str(len(body))
         path = proxy.upstream.base_path + request_path
         watch = is_watch(request_path)
+        if self.command == "GET" and not watch:
+            proxy.got(self.path)
         policy = proxy.policy
         started = time.monotonic()
         attempt = 0
@@ -337,6 +359,18 @@ class RetryingProxy:
         self.tls = upstream.tls_context() if urlsplit(upstream.url).scheme == "https" else None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._gets: set[str] = set()  # the paths of the GETs served: what Helm's client may have cached
+        self._gets_lock = threading.Lock()
+        self.port = 0
+
+    def got(self, path: str) -> None:
+        with self._gets_lock:
+            self._gets.add(path)
+
+    def gets(self) -> list[str]:
+        """The paths (token, query) of the GETs served so far."""
+        with self._gets_lock:
+            return sorted(self._gets)
 
     def failing(self, what: str, method: str, path: str, wait: float) -> None:
         """A request failed and will be tried again: say so, at most once a second, with how long the API has
@@ -366,6 +400,7 @@ class RetryingProxy:
     def start(self) -> RetryingProxy:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
+        self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="api-proxy", daemon=True)
         self._thread.start()
@@ -389,3 +424,14 @@ class RetryingProxy:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            self.forget_client_cache()
+
+    def forget_client_cache(self, root: Path | None = None) -> None:
+        """Remove what Helm's client cached on disk about this proxy (its address is never used again)."""
+        with self._gets_lock:
+            paths, self._gets = list(self._gets), set()
+        for entry in client_cache_entries(root or kube_cache_root(), self.port, paths):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)

@@ -137,3 +137,39 @@ def test_helm_through_the_proxy_installs_under_503s(sandbox: Sandbox, kubeconfig
                                            namespace="plate-web", wait=None, timeout=60)
         assert info.status == "deployed"
     assert sandbox.fault_counts()[fid] > 0
+
+
+def test_helms_disk_cache_entries_of_a_proxy_are_named_as_client_go_names_them(tmp_path: Path) -> None:
+    import hashlib
+
+    from prjdevops.adapters.apiproxy import client_cache_entries
+
+    entries = client_cache_entries(tmp_path, 41234, ["/tok/api?timeout=32s", "/tok/openapi/v3", "/tok/api?timeout=32s"])
+    assert entries == [tmp_path / "discovery" / "127.0.0.1_41234",
+                       tmp_path / "http" / hashlib.sha256(b"http://127.0.0.1:41234/tok/api?timeout=32s").hexdigest(),
+                       tmp_path / "http" / hashlib.sha256(b"http://127.0.0.1:41234/tok/openapi/v3").hexdigest()]
+    assert client_cache_entries(tmp_path, 1, []) == [tmp_path / "discovery" / "127.0.0.1_1"]
+
+
+def test_a_run_leaves_nothing_in_helms_disk_cache(sandbox: Sandbox, kubeconfig: Path, tmp_path: Path) -> None:
+    """Helm's client caches discovery (and, with its OpenAPI probe, OpenAPI documents) under ~/.kube/cache keyed by
+    the server's address: the proxy's port, never used again. Helm writes there during the run; the proxy removes
+    it when it stops."""
+    from prjdevops.adapters.apiproxy import client_cache_entries, kube_cache_root
+    from prjdevops.adapters.helm import HelmClient
+
+    kube = KubeClient(Cluster(context="sandbox", kubeconfig=kubeconfig))
+    proxy = RetryingProxy(kube.upstream()).start()
+    helm = HelmClient(kubeconfig=kubeconfig, context="sandbox",
+                      via=lambda: (proxy.kubeconfig(tmp_path / "kc"), "prjdevops-proxy"))
+    try:
+        chart = Path(__file__).resolve().parents[2] / "helm" / "applications" / "plate-web"
+        helm.upgrade_install(chart, "cache-probe", {}, namespace="cache-probe", wait=None, timeout=60)
+        written = [e for e in client_cache_entries(kube_cache_root(), proxy.port, proxy.gets()) if e.exists()]
+        assert kube_cache_root() / "discovery" / f"127.0.0.1_{proxy.port}" in written  # Helm cached about it
+        assert len(written) > 1  # and its HTTP cache holds answers from it
+    finally:
+        helm.close()
+        proxy.stop()
+        kube.close()
+    assert [e for e in written if e.exists()] == []
