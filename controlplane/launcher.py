@@ -39,6 +39,18 @@ STAGES = Path(__file__).resolve().parent / "kwok_stages.yaml"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
 
+def _die_with_parent() -> None:
+    """In a component's process, before it runs: ask Linux to SIGKILL it when the process that started it dies.
+    Without it a pytest session or benchmark killed by a signal (CI stopping a run, kill -9, an OOM kill) left etcd,
+    kube-apiserver, the controllers and kwok running. (The signal is sent when the starting *thread* ends: a control
+    plane is started by the thread that keeps it.)"""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 class ControlPlaneError(RuntimeError):
     """A component failed to start (the message names it and quotes its log's tail)."""
 
@@ -153,10 +165,12 @@ class ControlPlane:
         return self
 
     def _start(self, comp: Component) -> None:
+        # start() runs in the thread that owns the control plane for its life (the kernel's parent-death signal
+        # follows the thread that started a child, see _die_with_parent)
         fh = comp.log.open("ab")
         try:
             comp.proc = subprocess.Popen(comp.argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         cwd=self.state_dir, start_new_session=True)
+                                         cwd=self.state_dir, start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as exc:
             raise ControlPlaneError(f"{comp.name} could not be started: {exc}") from exc
         finally:

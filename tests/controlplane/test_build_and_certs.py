@@ -95,3 +95,35 @@ def test_certificates_chain_and_names(tmp_path: Path) -> None:
     thread.join(5)
     listener.close()
     assert seen == ["prjdevops-admin"]
+
+
+def test_components_die_with_the_process_that_started_them(tmp_path: Path) -> None:
+    """A session killed by a signal (kill -9 included) must not leave etcd, kube-apiserver and the rest running: each
+    component is started with the launcher's parent-death signal. Here a stand-in component (sleep) is started the
+    launcher's way by a process that is then SIGKILLed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    starter = ("import subprocess, sys, time; from controlplane.launcher import _die_with_parent; "
+               "p = subprocess.Popen(['sleep', '600'], start_new_session=True, preexec_fn=_die_with_parent); "
+               "print(p.pid, flush=True); time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    os.kill(child, 0)  # running
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:  # gone, or killed and not yet reaped by init (a zombie still answers kill(0))
+            os.kill(child, 0)
+            if Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        except (ProcessLookupError, FileNotFoundError):
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the component outlived the process that started it")
