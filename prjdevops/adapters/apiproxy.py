@@ -129,6 +129,18 @@ def client_cache_entries(cache_root: Path, port: int, paths: Iterable[str]) -> l
             *(cache_root / "http" / hashlib.sha256(u.encode()).hexdigest() for u in urls)]
 
 
+def discovery_path(path: str) -> bool:
+    """Whether a GET of ``path`` is one client-go's discovery client makes, the only answers it caches on disk:
+    ``/version``, ``/api``, ``/apis``, a group-version's resource list, OpenAPI documents (pure). A bounded set, so
+    recording them does not grow with a long run."""
+    parts = [p for p in urlsplit(path).path.split("/") if p]
+    if not parts:
+        return False
+    if parts[0] in ("version", "openapi"):
+        return True
+    return (parts[0] == "api" and len(parts) <= 2) or (parts[0] == "apis" and len(parts) <= 3)
+
+
 def kube_cache_root() -> Path:
     """Where Helm's client keeps its disk cache: ``~/.kube/cache`` (the Helm library reads no KUBECACHEDIR)."""
     return Path.home() / ".kube" / "cache"
@@ -210,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Length"] = str(len(body))
         path = proxy.upstream.base_path + request_path
         watch = is_watch(request_path)
-        if self.command == "GET" and not watch:
+        if self.command == "GET" and discovery_path(request_path):
             proxy.got(self.path)
         policy = proxy.policy
         started = time.monotonic()

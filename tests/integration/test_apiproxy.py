@@ -151,6 +151,18 @@ def test_helms_disk_cache_entries_of_a_proxy_are_named_as_client_go_names_them(t
     assert client_cache_entries(tmp_path, 1, []) == [tmp_path / "discovery" / "127.0.0.1_1"]
 
 
+@pytest.mark.parametrize(("path", "cached"), [
+    ("/version", True), ("/api", True), ("/api/v1", True), ("/apis", True), ("/apis/apps/v1", True),
+    ("/apis/apps", True), ("/openapi/v3", True), ("/openapi/v3/apis/apps/v1?hash=AB", True), ("/api?timeout=32s", True),
+    ("/api/v1/namespaces", False), ("/apis/apps/v1/deployments", False), ("/", False),
+    ("/api/v1/namespaces/a/secrets?labelSelector=owner%3Dhelm", False),
+])
+def test_only_discovery_answers_are_recorded_for_the_cache_cleanup(path: str, cached: bool) -> None:
+    from prjdevops.adapters.apiproxy import discovery_path
+
+    assert discovery_path(path) is cached
+
+
 def test_a_run_leaves_nothing_in_helms_disk_cache(sandbox: Sandbox, kubeconfig: Path, tmp_path: Path) -> None:
     """Helm's client caches discovery (and, with its OpenAPI probe, OpenAPI documents) under ~/.kube/cache keyed by
     the server's address: the proxy's port, never used again. Helm writes there during the run; the proxy removes
