@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -43,12 +44,13 @@ def _die_with_parent() -> None:
     """In a component's process, before it runs: ask Linux to SIGKILL it when the process that started it dies.
     Without it a pytest session or benchmark killed by a signal (CI stopping a run, kill -9, an OOM kill) left etcd,
     kube-apiserver, the controllers and kwok running. (The signal is sent when the starting *thread* ends: a control
-    plane is started by the thread that keeps it.)"""
-    import ctypes
+    plane is started by the thread that keeps it.) Runs between fork and exec: it only calls ``prctl``, resolved
+    in the parent beforehand (no import or lookup in the child, where another thread's lock may be held)."""
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 
 
 class ControlPlaneError(RuntimeError):
