@@ -407,7 +407,7 @@ class RetryingProxy:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> RetryingProxy:
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -438,11 +438,11 @@ class RetryingProxy:
             self._server = None
             self.forget_client_cache()
 
-    def forget_client_cache(self, root: Path | None = None) -> None:
+    def forget_client_cache(self) -> None:
         """Remove what Helm's client cached on disk about this proxy (its address is never used again)."""
         with self._gets_lock:
             paths, self._gets = list(self._gets), set()
-        for entry in client_cache_entries(root or kube_cache_root(), self.port, paths):
+        for entry in client_cache_entries(kube_cache_root(), self.port, paths):
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
